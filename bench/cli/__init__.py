@@ -1,0 +1,24 @@
+"""The ``bench`` command: one Typer sub-module per verb, composed here."""
+
+from __future__ import annotations
+
+import typer
+
+from bench.cli import data, listing, report, run, train
+
+app = typer.Typer(
+    name="bench",
+    help="scrbench: robustness benchmarks for speech command recognition defenses.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(run.run_command)
+app.command("list")(listing.list_command)
+app.command("report")(report.report_command)
+app.add_typer(data.app, name="data")
+app.add_typer(train.app, name="train")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,44 @@
+"""``bench list``: the registered plugins, where they come from, and those that failed to load."""
+
+from __future__ import annotations
+
+import typing
+from typing import Annotated
+
+import typer
+
+from bench.cli._common import one_line_errors
+from bench.errors import BadParameter
+from bench.params import signature_params
+from bench.registry import KINDS, REGISTRY, Plugin
+
+_ALIASES = {**{k: k for k in KINDS}, **{f"{k}s": k for k in KINDS}}
+
+
+def _victim_configs(plugin: Plugin) -> str:
+    from bench.victim import shipped_weights
+
+    param = signature_params(plugin.factory).get("config")
+    hints = typing.get_type_hints(plugin.factory)
+    choices = typing.get_args(hints.get("config")) if param is not None else ()
+    shown = [f"{c}{'*' if shipped_weights(plugin.name, str(c)) else ''}" for c in choices]
+    return f"  [configs: {', '.join(shown)}; * = shipped weights]" if shown else ""
+
+
+@one_line_errors
+def list_command(
+    kind: Annotated[str | None, typer.Argument(help="defenses, attacks, victims or datasets (all if omitted).")] = None,
+) -> None:
+    """List plugins: name, one-line description, and the package it came from."""
+    if kind is not None and kind not in _ALIASES:
+        raise BadParameter(f"unknown kind {kind!r}; valid: defenses, attacks, victims, datasets")
+    kinds = [_ALIASES[kind]] if kind else list(KINDS)
+    for k in kinds:
+        typer.echo(f"{k}s:")
+        plugins = REGISTRY.plugins(k)
+        width = max((len(p.name) for p in plugins), default=0)
+        for p in plugins:
+            extra = _victim_configs(p) if k == "victim" else ""
+            typer.echo(f"  {p.name:<{width}}  {p.description}  ({p.source} {p.version}){extra}")
+        for f in REGISTRY.failures(k):
+            typer.echo(f"  FAILED {f.name} ({f.source}): {f.error}")

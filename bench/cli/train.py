@@ -1,0 +1,52 @@
+"""``bench train``: train the models a run needs, writing weights and a JSON card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bench.cli._common import one_line_errors
+from bench.data.base import scrbench_home
+from bench.params import parse_assignments
+
+app = typer.Typer(help="Train models.", no_args_is_help=True)
+
+
+@app.command("victim")
+@one_line_errors
+def victim_command(
+    arch: Annotated[str, typer.Option(help="Victim plugin, e.g. resnext29.")] = "resnext29",
+    config: Annotated[str, typer.Option(help="Architecture configuration (slim or paper).")] = "slim",
+    data: Annotated[str, typer.Option(help="Dataset plugin to train on.")] = "synth-digits",
+    epochs: Annotated[int, typer.Option()] = 30,
+    batch_size: Annotated[int, typer.Option()] = 64,
+    lr: Annotated[float, typer.Option(help="Peak learning rate of the one-cycle schedule.")] = 0.05,
+    weight_decay: Annotated[float, typer.Option()] = 5e-4,
+    seed: Annotated[int, typer.Option(help="Initialisation, data order and augmentation seed.")] = 0,
+    noise_max: Annotated[float, typer.Option(help="Largest std of the Gaussian noise augmentation.")] = 0.1,
+    out: Annotated[Path | None, typer.Option(help="Folder for <arch>-<config>.safetensors and its card "
+                                                     "(default: $SCRBENCH_HOME/weights).")] = None,
+    device: Annotated[str, typer.Option()] = "auto",
+    option: Annotated[list[str] | None, typer.Option("-o", "--option", help=(
+        "data.key=value for the dataset, key=value for the architecture."))] = None,
+    progress: Annotated[bool, typer.Option()] = True,
+) -> None:
+    """Train a victim classifier on the evaluation features; report held-out-voice test accuracy."""
+    from bench.train.victim import VictimTraining, train_victim
+
+    arch_options: dict[str, str] = {"config": config}
+    data_options: dict[str, str] = {}
+    for key, value in parse_assignments(option or []):
+        section, dot, name = key.partition(".")
+        (data_options if dot and section == "data" else arch_options)[name if dot else key] = value
+    out = out or scrbench_home() / "weights"
+    command = (f"bench train victim --arch {arch} --config {config} --data {data} --epochs {epochs} "
+               f"--batch-size {batch_size} --lr {lr} --weight-decay {weight_decay} --seed {seed} "
+               f"--noise-max {noise_max}" + "".join(f" -o {o}" for o in option or []))
+    path = train_victim(VictimTraining(
+        arch=arch, arch_options=arch_options, data=data, data_options=data_options, epochs=epochs,
+        batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, noise_max=noise_max, out=out,
+        device=device, progress=progress, command=command))
+    typer.echo(f"wrote {path} and {path.with_suffix('.json')}")

@@ -1,0 +1,223 @@
+"""One registry for every plugin kind: defenses, attacks, victims and datasets.
+
+In-tree plugins register with a decorator on their factory (a class or a function), as timm's
+``register_model`` does::
+
+    @register("defense", "none")
+    class NoDefense(Defense):
+        '''No purification.'''
+
+Outside packages declare entry points in the groups ``scrbench.defenses``, ``scrbench.attacks``,
+``scrbench.victims`` and ``scrbench.datasets`` (the pytest11 pattern)::
+
+    [project.entry-points."scrbench.defenses"]
+    mydefense = "mypkg.mydefense"            # a module whose import runs @register(...)
+    other = "mypkg.other:OtherDefense"       # or a factory, registered under the entry-point name
+
+Everything loads lazily, on the first lookup. A plugin that fails to import is recorded (``bench list``
+shows it) and breaks nothing else. Two plugins of one kind with the same name are an error.
+``SCRBENCH_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points for hermetic runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import os
+import pkgutil
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import bench
+from bench.errors import BenchError, PluginLoadError, UnknownPlugin
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+KINDS: dict[str, str] = {
+    "defense": "scrbench.defenses",
+    "attack": "scrbench.attacks",
+    "victim": "scrbench.victims",
+    "dataset": "scrbench.datasets",
+}
+# Packages whose modules hold the in-tree plugins of each kind.
+IN_TREE_PACKAGES: dict[str, str] = {
+    "defense": "defenses",
+    "attack": "attacks",
+    "victim": "victims",
+    "dataset": "bench.data",
+}
+IN_TREE_SOURCE = "scrbench"
+
+
+class DuplicatePlugin(BenchError):
+    pass
+
+
+@dataclass(frozen=True)
+class Plugin:
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    description: str
+    source: str  # distribution that provides the plugin
+    version: str
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    kind: str
+    name: str  # module or entry-point name that failed
+    source: str
+    error: str
+
+
+def _first_line(doc: str | None) -> str:
+    for line in (doc or "").strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._plugins: dict[str, dict[str, Plugin]] = {kind: {} for kind in KINDS}
+        self._failures: list[LoadFailure] = []
+        self._in_tree_loaded = False
+        self._entry_points_loaded = False
+        self._sources: list[tuple[str, str]] = []  # (distribution, version) of the entry point being loaded
+
+    # -- registration -------------------------------------------------------------------------
+    def register(self, kind: str, name: str, *, description: str | None = None) -> Callable[[F], F]:
+        """Decorator registering ``factory`` as plugin ``name`` of ``kind``."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown plugin kind {kind!r}; kinds are {', '.join(KINDS)}")
+
+        def decorator(factory: F) -> F:
+            source, version = self._sources[-1] if self._sources else (IN_TREE_SOURCE, bench.__version__)
+            self._add(Plugin(kind, name, factory, description or _first_line(factory.__doc__), source, version))
+            return factory
+
+        return decorator
+
+    def _add(self, plugin: Plugin) -> None:
+        existing = self._plugins[plugin.kind].get(plugin.name)
+        if existing is not None and existing.factory is not plugin.factory:
+            raise DuplicatePlugin(
+                f"{plugin.kind} {plugin.name!r} from {plugin.source} clashes with the one from {existing.source}; "
+                "rename one of them"
+            )
+        self._plugins[plugin.kind][plugin.name] = plugin
+
+    @contextmanager
+    def _source(self, dist: str, version: str) -> Iterator[None]:
+        self._sources.append((dist, version))
+        try:
+            yield
+        finally:
+            self._sources.pop()
+
+    # -- loading ------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Import the in-tree plugin modules and the installed entry points (once each)."""
+        if not self._in_tree_loaded:
+            self._in_tree_loaded = True
+            for kind, package in IN_TREE_PACKAGES.items():
+                self._import_package(kind, package)
+        if not self._entry_points_loaded:
+            self._entry_points_loaded = True
+            if os.environ.get("SCRBENCH_DISABLE_PLUGIN_AUTOLOAD", "") not in ("1", "true", "yes"):
+                for kind in KINDS:
+                    self._load_entry_points(kind)
+
+    def _import_package(self, kind: str, package: str) -> None:
+        try:
+            pkg = importlib.import_module(package)
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
+            self._failures.append(LoadFailure(kind, package, IN_TREE_SOURCE, _one_line(exc)))
+            return
+        for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}."):
+            if info.name.rsplit(".", 1)[-1].startswith("_"):
+                continue
+            try:
+                importlib.import_module(info.name)
+            except Exception as exc:  # noqa: BLE001
+                self._failures.append(LoadFailure(kind, info.name, IN_TREE_SOURCE, _one_line(exc)))
+
+    def _load_entry_points(self, kind: str) -> None:
+        for ep in metadata.entry_points(group=KINDS[kind]):
+            dist = ep.dist.name if ep.dist is not None else "unknown"
+            version = ep.dist.version if ep.dist is not None else "?"
+            before = sum(len(p) for p in self._plugins.values())
+            try:
+                with self._source(dist, version):
+                    obj = ep.load()
+                    if ep.attr:  # "module:factory": register the factory under the entry-point name
+                        if not any(p.factory is obj for p in self._plugins[kind].values()):
+                            self.register(kind, ep.name)(obj)
+            except Exception as exc:  # noqa: BLE001
+                self._failures.append(LoadFailure(kind, ep.name, dist, _one_line(exc)))
+                continue
+            if sum(len(p) for p in self._plugins.values()) == before and not ep.attr:
+                self._failures.append(
+                    LoadFailure(kind, ep.name, dist, f"module {ep.value} registered no plugin")
+                )
+
+    def refresh_entry_points(self) -> None:
+        """Forget outside plugins and load the entry points again (after installing a package)."""
+        for kind in KINDS:
+            for name in [n for n, p in self._plugins[kind].items() if p.source != IN_TREE_SOURCE]:
+                module = self._plugins[kind][name].factory.__module__
+                del self._plugins[kind][name]
+                sys.modules.pop(module, None)  # so its decorators run again on import
+        self._failures = [f for f in self._failures if f.source == IN_TREE_SOURCE]
+        self._entry_points_loaded = False
+        self.load()
+
+    # -- lookup -------------------------------------------------------------------------------
+    def get(self, kind: str, name: str) -> Plugin:
+        self.load()
+        plugins = self._plugins[kind]
+        if name not in plugins:
+            failed = [f for f in self._failures if f.kind == kind and f.name.rsplit(".", 1)[-1] == name]
+            if failed:
+                raise UnknownPlugin(f"{kind} {name!r} failed to load ({failed[0].error}); see `bench list {kind}`")
+            valid = ", ".join(sorted(plugins)) or "none registered"
+            raise UnknownPlugin(f"unknown {kind} {name!r}; valid: {valid}")
+        return plugins[name]
+
+    def plugins(self, kind: str) -> list[Plugin]:
+        self.load()
+        return sorted(self._plugins[kind].values(), key=lambda p: p.name)
+
+    def names(self, kind: str) -> list[str]:
+        return [p.name for p in self.plugins(kind)]
+
+    def create(self, kind: str, name: str, overrides: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Build plugin ``name`` with ``overrides`` applied to its signature defaults; returns the instance
+        and every resolved parameter."""
+        from bench.params import resolve
+
+        plugin = self.get(kind, name)
+        params = resolve(f"{kind} {name!r}", plugin.factory, overrides or {})
+        try:
+            return plugin.factory(**params), params
+        except BenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one line for the user; SCRBENCH_DEBUG=1 shows the traceback
+            raise PluginLoadError(f"{kind} {name!r} could not be built: {_one_line(exc)}") from exc
+
+    def failures(self, kind: str | None = None) -> list[LoadFailure]:
+        self.load()
+        return [f for f in self._failures if kind is None or f.kind == kind]
+
+
+REGISTRY = Registry()
+register = REGISTRY.register

@@ -1,0 +1,198 @@
+"""``bench run`` without the CLI: resolve plugins, pick the evaluation subset, run or skip each cell."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.data.base import Dataset
+from bench.data.subset import select_eval_subset
+from bench.environment import environment, resolve_device
+from bench.errors import BadParameter, BenchError, DataError
+from bench.evaluate import PROTOCOL, correct, evaluate_cell
+from bench.io import atomic_write_json
+from bench.model import DefendedModel
+from bench.params import defaults, jsonable, signature_params
+from bench.registry import REGISTRY
+from bench.results import SCHEMA, cell_id, failure_path, read_record, record_path, write_record
+from bench.victim import load_victim
+
+SECTIONS = ("defense", "attack", "victim", "data")
+_KIND = {"defense": "defense", "attack": "attack", "victim": "victim", "data": "dataset"}
+VICTIM_EXTRA_KEYS = {"weights"}  # handled by the loader, not the architecture factory
+
+
+@dataclass
+class RunConfig:
+    defense: str = "none"
+    attack: str = "pgd"
+    victim: str = "resnext29"
+    data: str = "synth-digits"
+    options: list[tuple[str, str]] = field(default_factory=list)  # ``-o key=value``, key optionally qualified
+    attack_options: dict[str, Any] = field(default_factory=dict)  # --norm/--eps/--steps/--eot shorthands
+    n: int = 100
+    seeds: list[int] = field(default_factory=lambda: list(range(5)))
+    subset_seed: int = 0
+    split: str = "test"
+    batch_size: int = 100
+    device: str = "auto"
+    results: Path = Path("results/runs")
+    progress: bool = True
+
+
+@dataclass
+class CellResult:
+    record: dict[str, Any]
+    path: Path
+    skipped: bool
+
+
+def route_options(pairs: Iterable[tuple[str, str]], accepted: dict[str, set[str]]) -> dict[str, dict[str, str]]:
+    """Send each ``key=value`` to its plugin: ``defense.t_w`` explicitly, or a bare key to the one plugin
+    of this run that has such a parameter."""
+    routed: dict[str, dict[str, str]] = {s: {} for s in SECTIONS}
+    for key, value in pairs:
+        section, dot, name = key.partition(".")
+        if dot:
+            if section not in SECTIONS:
+                raise BadParameter(f"-o {key}: unknown section {section!r}; use defense., attack., victim. or data.")
+        else:
+            owners = [s for s in SECTIONS if key in accepted[s]]
+            if not owners:
+                valid = ", ".join(f"{s}.{p}" for s in SECTIONS for p in sorted(accepted[s])) or "none"
+                raise BadParameter(f"-o {key}: no plugin of this run has that parameter; valid: {valid}")
+            if len(owners) > 1:
+                raise BadParameter(f"-o {key}: ambiguous ({', '.join(owners)}); write {owners[0]}.{key}=...")
+            section, name = owners[0], key
+        routed[section][name] = value
+    return routed
+
+
+def non_default_label(name: str, factory: Callable[..., Any], params: dict[str, Any]) -> str:
+    base = defaults(factory)
+    changed = [f"{k}={v}" for k, v in params.items() if k in base and base[k] != v]
+    return f"{name}({', '.join(changed)})" if changed else name
+
+
+class Run:
+    """Everything shared by the cells of one ``bench run``: plugins, victim, subset, defended model."""
+
+    def __init__(self, config: RunConfig, log: Callable[[str], None] = print):
+        self.config, self.log = config, log
+        self.device = resolve_device(config.device)
+        if config.batch_size < 1:
+            raise BadParameter("--batch-size must be at least 1")
+        plugins = {s: REGISTRY.get(_KIND[s], getattr(config, s)) for s in SECTIONS}
+        accepted = {s: set(signature_params(p.factory)) for s, p in plugins.items()}
+        accepted["victim"] |= VICTIM_EXTRA_KEYS
+        routed = route_options(config.options, accepted)
+        flags = {k: v for k, v in config.attack_options.items() if v is not None}
+        clash = sorted(set(routed["attack"]) & set(flags))
+        if clash:
+            raise BadParameter(f"attack parameter {clash[0]!r} given twice (flag and -o); keep one")
+        routed["attack"].update(flags)
+
+        self.dataset: Dataset
+        self.dataset, self.data_params = REGISTRY.create("dataset", config.data, routed["data"])
+        self.dataset.prepare(progress=config.progress)
+        self.victim = load_victim(config.victim, routed["victim"], self.device)
+        if tuple(self.victim.card.get("classes", self.dataset.classes)) != tuple(self.dataset.classes):
+            raise DataError(f"victim {config.victim!r} was trained on classes {self.victim.card['classes']}, "
+                            f"dataset {config.data!r} has {list(self.dataset.classes)}")
+        trained_on = self.victim.card.get("dataset", {}).get("name")
+        if trained_on and trained_on != config.data:
+            log(f"warning: victim {config.victim!r} was trained on {trained_on!r}, evaluated on {config.data!r}")
+
+        self.defense, self.defense_params = REGISTRY.create("defense", config.defense, routed["defense"])
+        self.attack, _ = REGISTRY.create("attack", config.attack, routed["attack"])
+        self.defense_label = non_default_label(config.defense, plugins["defense"].factory, self.defense_params)
+        self.model = DefendedModel(self.victim.classifier, self.defense).to(self.device)
+        self.clips = self._eval_subset()
+        self.subset_hash = self.clips.content_hash()
+
+    def _eval_subset(self):
+        test = self.dataset.load(self.config.split)
+        bare = lambda x: self.model.classifier(self.model.frontend(x))  # noqa: E731
+        flags = correct(bare, test.waves, test.labels, self.config.batch_size, self.device)
+        return select_eval_subset(test, flags, self.config.n, self.config.subset_seed)
+
+    def gradient_mode(self) -> str:
+        parts = [m for m in (getattr(self.defense, "gradient", "exact"), self.attack.gradient_mode) if m != "exact"]
+        return "+".join(parts) or "exact"
+
+    def spec(self, seed: int) -> dict[str, Any]:
+        attack_params = self.attack.params()
+        return {
+            "schema": SCHEMA,
+            "defense": {"name": self.config.defense, "params": jsonable(self.defense_params)},
+            "attack": {"name": self.config.attack, "params": attack_params},
+            "victim": self.victim.spec(),
+            "data": {"name": self.config.data, "params": jsonable(self.dataset.spec_params(self.data_params)),
+                     "split": self.config.split,
+                     "subset": {"n": self.config.n, "seed": self.config.subset_seed, "hash": self.subset_hash}},
+            "norm": attack_params.get("norm"), "eps": attack_params.get("eps"),
+            "steps": attack_params.get("steps"), "eot": attack_params.get("eot", 1),
+            "seed": seed,
+            "protocol": PROTOCOL,
+            "gradient_mode": self.gradient_mode(),
+            "batch_size": self.config.batch_size,
+        }
+
+    def run_cell(self, seed: int) -> CellResult:
+        spec = self.spec(seed)
+        cid = cell_id(spec)
+        path = record_path(self.config.results, cid)
+        existing = read_record(path)
+        if existing is not None:
+            return CellResult(existing, path, skipped=True)
+        try:
+            measured = evaluate_cell(self.model, self.attack, self.clips, seed, self.config.batch_size, self.device,
+                                     self.config.progress, desc=f"seed {seed}")
+        except BenchError as exc:
+            atomic_write_json(failure_path(self.config.results, cid), {"cell_id": cid, "spec": spec,
+                                                                       "error": str(exc)})
+            raise
+        record = {
+            "schema": SCHEMA, "status": "ok", "cell_id": cid, "spec": spec,
+            "labels": {"defense": self.defense_label, "attack": self.attack.label()},
+            "subset": {"ids": self.clips.ids, "labels": self.clips.labels.tolist(), "hash": self.subset_hash},
+            **measured,
+            "victim_card": {k: self.victim.card.get(k) for k in ("arch", "config", "clean_test_acc", "dataset")},
+            "environment": environment(self.device),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        return CellResult(record, write_record(self.config.results, record), skipped=False)
+
+
+def run(config: RunConfig, log: Callable[[str], None] = print) -> list[CellResult]:
+    """Run (or find already finished) every seed of one configuration."""
+    started = time.perf_counter()
+    setup = Run(config, log)
+    log(f"{setup.defense_label} × {setup.attack.label()} on {config.victim}/{config.data}: "
+        f"{len(setup.clips)} clips, subset {setup.subset_hash[:12]}, device {setup.device}")
+    results = []
+    for seed in config.seeds:
+        result = setup.run_cell(seed)
+        r = result.record
+        status = "already done, skipped" if result.skipped else f"{r['seconds']['total']:.1f} s"
+        log(f"  seed {seed}: clean {r['clean_acc']:.1f}  robust {r['robust_acc']:.1f}  "
+            f"[{r['cell_id']}] {status}")
+        results.append(result)
+    log(f"  ({time.perf_counter() - started:.1f} s in all)")
+    return results
+
+
+def summarize(results: list[CellResult]) -> dict[str, tuple[float, float]]:
+    """Mean and sample standard deviation over seeds of the headline accuracies."""
+    out = {}
+    for key in ("clean_acc_victim", "clean_acc", "robust_acc"):
+        values = torch.tensor([r.record[key] for r in results], dtype=torch.float64)
+        std = values.std().item() if len(values) > 1 else 0.0
+        out[key] = (values.mean().item(), std)
+    return out

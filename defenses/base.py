@@ -1,0 +1,28 @@
+"""The defense contract."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+class Defense(nn.Module):
+    """A purifier around the victim's frontend; subclasses override one or both hooks.
+
+    ``purify_wave`` maps (B, 1, T) waveforms in [-1, 1] to the same shape and range; ``purify_mel`` maps
+    (B, 1, n_mels, frames) dB mel spectrograms to the same shape. Both must stay differentiable (no
+    ``no_grad``), and every random draw must come from ``generator``. ``gradient`` says how gradients pass
+    through: ``exact`` unless a defense offers a declared approximation (``adjoint``, ``bpda``), which the
+    result then records. The ``__init__`` keyword parameters are the defense's options.
+    """
+
+    stochastic: ClassVar[bool] = False
+    gradient: str = "exact"
+
+    def purify_wave(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return wave
+
+    def purify_mel(self, mel: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return mel

@@ -1,0 +1,195 @@
+"""The CLI through Typer's test runner: run, resume, errors, report, list, data and train."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from attacks.base import Attack
+from bench.cli import app
+from bench.results import iter_records
+from bench.victim import load_victim
+from tests.conftest import TINY_OPTIONS
+
+runner = CliRunner()
+RUN = ["run", "--steps", "2", "--n", "10", "--seeds", "2", "--no-progress", *TINY_OPTIONS]
+MEASURED = ("cell_id", "spec", "clean_acc_victim", "clean_acc", "robust_acc", "per_sample", "budget", "subset", "n")
+
+
+def bench_run(results: Path, *extra: str):
+    return runner.invoke(app, [*RUN, "--results", str(results), *extra])
+
+
+def records(results: Path) -> list[dict]:
+    return sorted(iter_records(results), key=lambda r: r["spec"]["seed"])
+
+
+def test_run_writes_one_complete_record_per_seed(tmp_path: Path, tiny_synth):
+    out = bench_run(tmp_path / "runs")
+    assert out.exit_code == 0, out.output
+    assert "clean (victim)" in out.output and "robust" in out.output and "±" in out.output
+    recs = records(tmp_path / "runs")
+    assert [r["spec"]["seed"] for r in recs] == [0, 1]
+    for r in recs:
+        spec = r["spec"]
+        assert spec["attack"] == {"name": "pgd", "params": {"norm": "linf", "eps": 0.002, "steps": 2,
+                                                            "step_size": pytest.approx(0.0004), "random_start": False,
+                                                            "eot": 1, "eot_batch": None}}
+        assert (spec["norm"], spec["eps"], spec["steps"], spec["eot"]) == ("linf", 0.002, 2, 1)
+        assert (spec["protocol"], spec["gradient_mode"], spec["defense"]["name"]) == ("final@1", "exact", "none")
+        assert spec["victim"]["name"] == "resnext29" and len(spec["victim"]["params"]["weights_sha256"]) == 64
+        assert spec["data"]["params"] == {"clips_per_voice": 2, "voices": 2, "seed": 0}
+        assert spec["data"]["subset"]["hash"] == r["subset"]["hash"] and len(r["subset"]["ids"]) == 10
+        assert r["clean_acc_victim"] == 100.0 and r["n"] == 10
+        assert all(len(v) == 10 for v in r["per_sample"].values())
+        assert r["robust_acc"] == 10 * sum(r["per_sample"]["robust"])
+        assert r["budget"]["violations"] == 0 and r["budget"]["max_linf"] <= 0.002 + 1e-6
+        assert set(r["environment"]["code"]) == {"scrbench", "commit", "dirty"}
+        assert r["environment"]["packages"]["torch"].startswith("2.11.0")
+        assert r["seconds"]["total"] > 0
+
+
+def test_same_command_gives_the_same_numbers_and_reruns_skip(tmp_path: Path, tiny_synth):
+    assert bench_run(tmp_path / "a").exit_code == 0
+    assert bench_run(tmp_path / "b").exit_code == 0
+    a, b = records(tmp_path / "a"), records(tmp_path / "b")
+    assert [{k: r[k] for k in MEASURED} for r in a] == [{k: r[k] for k in MEASURED} for r in b]
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "a").glob("*.json")}
+    again = bench_run(tmp_path / "a")
+    assert again.output.count("already done, skipped") == 2
+    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "a").glob("*.json")}
+
+
+def test_killed_run_resumes_without_redoing_or_changing_cells(tmp_path: Path, tiny_synth):
+    args = [sys.executable, "-m", "bench", "run", "--steps", "4", "--n", "10", "--seeds", "4", "--no-progress",
+            *TINY_OPTIONS]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*args, "--results", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "SCRBENCH_HOME": os.environ["SCRBENCH_HOME"]})
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(killed.glob("*.json"))) < 1:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: p.stat().st_mtime_ns for p in killed.glob("*.json")}
+    assert 1 <= len(finished) < 4, "the run should have been killed part-way"
+    out = runner.invoke(app, [*args[3:], "--results", str(killed)])
+    assert out.exit_code == 0, out.output
+    assert out.output.count("already done, skipped") == len(finished)
+    assert all(killed.joinpath(name).stat().st_mtime_ns == t for name, t in finished.items())
+    assert runner.invoke(app, [*args[3:], "--results", str(tmp_path / "whole")]).exit_code == 0
+    resumed, whole = records(killed), records(tmp_path / "whole")
+    assert len(resumed) == 4 and not list(killed.glob(".*.tmp"))
+    assert [{k: r[k] for k in MEASURED} for r in resumed] == [{k: r[k] for k in MEASURED} for r in whole]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--defense", "nope"], "unknown defense 'nope'; valid: none"),
+    (["--attack", "pgd2"], "unknown attack 'pgd2'; valid: pgd"),
+    (["-o", "eot=abc"], "attack 'pgd': eot='abc' is not valid; expected int"),
+    (["-o", "norm=l3"], "attack 'pgd': norm='l3' is not valid; expected one of 'linf', 'l2'"),
+    (["-o", "wat=1"], "-o wat: no plugin of this run has that parameter; valid:"),
+    (["-o", "victim.config=paper"], "has no shipped weights; train them with `bench train victim"),
+    (["-o", "data.voices=0"], "clips_per_voice and voices must be at least 1"),
+    (["--eps", "0.001", "-o", "eps=0.003"], "given twice"),
+    (["--device", "cuda:7"], "--device"),
+    (["-o", "stepsize"], "is not key=value"),
+])
+def test_bad_input_gives_one_clear_line(tmp_path: Path, tiny_synth, extra: list[str], message: str):
+    out = bench_run(tmp_path / "runs", *extra)
+    assert out.exit_code == 2
+    assert out.output.startswith("error: ") and message in out.output and out.output.count("\n") == 1
+    assert not list(iter_records(tmp_path / "runs"))
+
+
+def test_corrupt_checkpoint_is_reported_in_one_line(tmp_path: Path, tiny_synth):
+    bad = tmp_path / "victim.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    out = bench_run(tmp_path / "runs", "-o", f"victim.weights={bad}")
+    assert out.exit_code == 2 and "is corrupt" in out.output and out.output.count("\n") == 1
+
+
+class EscapingAttack(Attack):
+    """Steps outside its budget on purpose."""
+
+    norm, eps = "linf", 0.002
+
+    def perturb(self, model, x, y, generator, on_step=None):
+        return (x + 0.01).clamp(-1, 1)
+
+    def params(self):
+        return {"norm": "linf", "eps": 0.002}
+
+    @property
+    def gradient_mode(self):
+        return "exact"
+
+
+def test_budget_violation_fails_the_cell_loudly(tmp_path: Path, tiny_synth, temporary_plugin):
+    temporary_plugin("attack", "escape", EscapingAttack)
+    out = runner.invoke(app, ["run", "--attack", "escape", "--n", "10", "--seeds", "1", "--no-progress",
+                              "--results", str(tmp_path / "runs"), *TINY_OPTIONS])
+    assert out.exit_code == 2 and "broke its budget" in out.output and "10 outside the ball" in out.output
+    assert not list(iter_records(tmp_path / "runs"))
+    (failed,) = (tmp_path / "runs").glob("*.failed.json")
+    assert "broke its budget" in json.loads(failed.read_text())["error"]
+
+
+def test_report_tabulates_mean_and_std_over_seeds(tmp_path: Path, tiny_synth):
+    runs = tmp_path / "runs"
+    assert bench_run(runs).exit_code == 0
+    assert bench_run(runs, "--steps", "1").exit_code == 0
+    out = runner.invoke(app, ["report", "--results", str(runs), "--out", str(tmp_path / "report")])
+    assert out.exit_code == 0, out.output
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "resnext29/slim on synth-digits — protocol final@1" in markdown
+    table = pd.read_csv(tmp_path / "report" / "report.csv")
+    assert list(table.columns[:4]) == ["defense", "Clean", "PGD-1 L∞ ε=0.002", "PGD-2 L∞ ε=0.002"]
+    recs = records(runs)
+    two_step = [r["robust_acc"] for r in recs if r["spec"]["steps"] == 2]
+    mean, std = torch.tensor(two_step).mean().item(), torch.tensor(two_step).std().item()
+    assert table.loc[0, "PGD-2 L∞ ε=0.002"] == f"{mean:.1f} ± {std:.1f}"
+    assert len(pd.read_csv(tmp_path / "report" / "cells.csv")) == 4
+    empty = runner.invoke(app, ["report", "--results", str(tmp_path / "none")])
+    assert empty.exit_code == 2 and "no result records" in empty.output
+
+
+def test_list_shows_every_kind_with_its_source():
+    out = runner.invoke(app, ["list"])
+    assert out.exit_code == 0
+    for line in ("defenses:", "attacks:", "victims:", "datasets:", "  pgd ", "  synth-digits", "(scrbench 0.1.0)"):
+        assert line in out.output
+    assert "[configs: slim*, paper; * = shipped weights]" in runner.invoke(app, ["list", "victims"]).output
+    bad = runner.invoke(app, ["list", "widgets"])
+    assert bad.exit_code == 2 and "valid: defenses, attacks, victims, datasets" in bad.output
+
+
+def test_data_prepare_builds_and_reports_sizes(tiny_synth):
+    out = runner.invoke(app, ["data", "prepare", "synth-digits", "-o", "voices=2", "-o", "clips_per_voice=2"])
+    assert out.exit_code == 0 and "train 40, valid 40, test 40" in out.output
+    nothing = runner.invoke(app, ["data", "prepare", "synth-digits", "--download"])
+    assert nothing.exit_code != 0 and "nothing to download" in nothing.output
+
+
+def test_train_victim_writes_loadable_weights_and_a_card(tmp_path: Path, tiny_synth):
+    out = runner.invoke(app, ["train", "victim", "--epochs", "1", "--batch-size", "20", "--out", str(tmp_path),
+                              "--no-progress", "-o", "data.voices=2", "-o", "data.clips_per_voice=2"])
+    assert out.exit_code == 0, out.output
+    card = json.loads((tmp_path / "resnext29-slim.json").read_text())
+    assert card["command"] == ("bench train victim --arch resnext29 --config slim --data synth-digits --epochs 1 "
+                               "--batch-size 20 --lr 0.05 --weight-decay 0.0005 --seed 0 --noise-max 0.1 "
+                               "-o data.voices=2 -o data.clips_per_voice=2")
+    assert card["dataset"]["test_hash"] == tiny_synth.load("test").content_hash()
+    assert card["n_params"] == 805962 and 0 <= card["clean_test_acc"] <= 100
+    victim = load_victim("resnext29", {"weights": str(tmp_path / "resnext29-slim.safetensors")})
+    assert victim.weights_sha256 == card["sha256"] and not victim.classifier.training

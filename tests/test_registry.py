@@ -1,0 +1,156 @@
+"""The plugin registry: decorator, parameters, and outside packages found through importlib.metadata."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.errors import BadParameter, UnknownPlugin
+from bench.params import parse_value, resolve
+from bench.registry import REGISTRY, DuplicatePlugin, Registry
+from bench.results import iter_records
+from tests.conftest import TINY_OPTIONS
+
+runner = CliRunner()
+
+
+def test_decorator_registers_and_lookup_explains_unknown_names():
+    reg = Registry()
+    reg._in_tree_loaded = reg._entry_points_loaded = True  # an empty, hermetic registry
+
+    @reg.register("defense", "identity")
+    class Identity:
+        """Does nothing.
+
+        More text that is not the description."""
+
+    plugin = reg.get("defense", "identity")
+    assert (plugin.description, plugin.source) == ("Does nothing.", "scrbench")
+    with pytest.raises(UnknownPlugin, match="unknown defense 'identiti'; valid: identity"):
+        reg.get("defense", "identiti")
+    with pytest.raises(DuplicatePlugin, match="clashes"):
+        reg.register("defense", "identity")(type("Other", (), {}))
+    with pytest.raises(ValueError, match="unknown plugin kind"):
+        reg.register("widget", "x")
+
+
+def test_in_tree_plugins_are_all_registered():
+    assert {"none"} <= set(REGISTRY.names("defense"))
+    assert {"pgd"} <= set(REGISTRY.names("attack"))
+    assert {"resnext29"} <= set(REGISTRY.names("victim"))
+    assert {"synth-digits", "sc09"} <= set(REGISTRY.names("dataset"))
+    assert not REGISTRY.failures()
+
+
+def test_parameters_are_parsed_and_checked_against_the_signature():
+    def factory(t: int = 2, scale: float = 1.0, mode: Literal["a", "b"] = "a", flag: bool = False,
+                cap: int | None = None):
+        pass
+
+    assert resolve("defense 'x'", factory, {"t": "3", "scale": "0.5", "mode": "b", "flag": "yes", "cap": "none"}) == \
+        {"t": 3, "scale": 0.5, "mode": "b", "flag": True, "cap": None}
+    assert resolve("defense 'x'", factory, {"scale": 2})["scale"] == 2
+    with pytest.raises(BadParameter, match="t='x' is not valid; expected int"):
+        resolve("defense 'x'", factory, {"t": "x"})
+    with pytest.raises(BadParameter, match="mode='c' is not valid; expected one of 'a', 'b'"):
+        resolve("defense 'x'", factory, {"mode": "c"})
+    with pytest.raises(BadParameter, match="has no parameter 'tw'; valid: t, scale, mode, flag, cap"):
+        resolve("defense 'x'", factory, {"tw": "3"})
+    with pytest.raises(BadParameter, match="expected float"):
+        resolve("defense 'x'", factory, {"scale": "fast"})
+    assert parse_value("12", int | None) == 12
+
+
+OUTSIDE_DEFENSE = '''
+    """An outside package's defense, registered by decorator when its module is imported."""
+    import torch
+    from bench.registry import register
+    from defenses.base import Defense
+
+
+    @register("defense", "gauss-noise")
+    class GaussNoise(Defense):
+        """Adds Gaussian noise to the waveform (outside plugin)."""
+
+        stochastic = True
+
+        def __init__(self, sigma: float = 0.001):
+            super().__init__()
+            self.sigma = sigma
+
+        def purify_wave(self, wave, generator=None):
+            noise = torch.randn(wave.shape, generator=generator, device=wave.device, dtype=wave.dtype)
+            return (wave + self.sigma * noise).clamp(-1.0, 1.0)
+'''
+OUTSIDE_FACTORY = '''
+    from defenses.base import Defense
+
+
+    class Halve(Defense):
+        """Halves the waveform (registered through a module:factory entry point)."""
+
+        def purify_wave(self, wave, generator=None):
+            return wave * 0.5
+'''
+OUTSIDE_CLASH = '''
+    from bench.registry import register
+    from defenses.base import Defense
+
+
+    @register("defense", "none")
+    class NotNone(Defense):
+        """Tries to take an in-tree name."""
+'''
+
+
+@pytest.fixture
+def outside_package(tmp_path: Path) -> Iterator[Path]:
+    """A distribution 'scrbench-outside' installed on sys.path with four defense entry points."""
+    for module, source in {"outside_noise": OUTSIDE_DEFENSE, "outside_factory": OUTSIDE_FACTORY,
+                           "outside_clash": OUTSIDE_CLASH, "outside_broken": "import no_such_module_xyz\n"}.items():
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+    dist = tmp_path / "scrbench_outside-0.3.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: scrbench-outside\nVersion: 0.3\n")
+    (dist / "entry_points.txt").write_text(
+        "[scrbench.defenses]\ngauss = outside_noise\nhalve = outside_factory:Halve\n"
+        "clash = outside_clash\nbroken = outside_broken\n")
+    sys.path.insert(0, str(tmp_path))
+    REGISTRY.refresh_entry_points()
+    yield tmp_path
+    sys.path.remove(str(tmp_path))
+    REGISTRY.refresh_entry_points()
+
+
+def test_outside_plugins_load_lazily_and_failures_break_nothing(outside_package: Path):
+    gauss = REGISTRY.get("defense", "gauss-noise")
+    assert (gauss.source, gauss.version) == ("scrbench-outside", "0.3")
+    assert REGISTRY.get("defense", "halve").description.startswith("Halves the waveform")
+    assert REGISTRY.get("defense", "none").source == "scrbench"  # the clash did not replace ours
+    failures = {f.name: f.error for f in REGISTRY.failures("defense")}
+    assert "no_such_module_xyz" in failures["broken"] and "clashes" in failures["clash"]
+    with pytest.raises(UnknownPlugin, match="failed to load"):
+        REGISTRY.get("defense", "broken")
+
+    listing = runner.invoke(app, ["list", "defenses"])
+    assert listing.exit_code == 0
+    assert "gauss-noise" in listing.output and "(scrbench-outside 0.3)" in listing.output
+    assert "FAILED broken (scrbench-outside)" in listing.output and "FAILED clash" in listing.output
+
+
+def test_outside_defense_runs_through_bench_run(outside_package: Path, tmp_path: Path, tiny_synth):
+    results = tmp_path / "runs"
+    out = runner.invoke(app, ["run", "--defense", "gauss-noise", "-o", "sigma=0.0005", "--steps", "2", "--n", "10",
+                              "--seeds", "1", "--results", str(results), "--no-progress", *TINY_OPTIONS])
+    assert out.exit_code == 0, out.output
+    (record,) = list(iter_records(results))
+    assert record["spec"]["defense"] == {"name": "gauss-noise", "params": {"sigma": 0.0005}}
+    assert record["labels"]["defense"] == "gauss-noise(sigma=0.0005)"
+    assert record["budget"]["violations"] == 0 and record["n"] == 10
