@@ -187,7 +187,7 @@ def test_train_victim_writes_loadable_weights_and_a_card(tmp_path: Path, tiny_sy
     assert out.exit_code == 0, out.output
     card = json.loads((tmp_path / "resnext29-slim.json").read_text())
     assert card["command"] == ("bench train victim --arch resnext29 --config slim --data synth-digits --epochs 1 "
-                               "--batch-size 20 --lr 0.05 --weight-decay 0.0005 --seed 0 --noise-max 0.1 "
+                               "--batch-size 20 --lr 0.05 --weight-decay 0.0005 --seed 0 --noise-min 0.001 --noise-max 0.25 --noise-p 0.5 "
                                "-o data.voices=2 -o data.clips_per_voice=2")
     assert card["dataset"]["test_hash"] == tiny_synth.load("test").content_hash()
     assert card["n_params"] == 805962 and 0 <= card["clean_test_acc"] <= 100

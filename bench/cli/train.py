@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 
 from bench.cli._common import one_line_errors
@@ -25,7 +26,11 @@ def victim_command(
     lr: Annotated[float, typer.Option(help="Peak learning rate of the one-cycle schedule.")] = 0.05,
     weight_decay: Annotated[float, typer.Option()] = 5e-4,
     seed: Annotated[int, typer.Option(help="Initialisation, data order and augmentation seed.")] = 0,
-    noise_max: Annotated[float, typer.Option(help="Largest std of the Gaussian noise augmentation.")] = 0.1,
+    noise_min: Annotated[float, typer.Option(help="Smallest std of the Gaussian noise augmentation.")] = 1e-3,
+    noise_max: Annotated[float, typer.Option(help="Largest std of the Gaussian noise augmentation.")] = 0.25,
+    noise_p: Annotated[float, typer.Option(help="Probability that an example gets noise.")] = 0.5,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (results are bit-reproducible for a fixed "
+                                                       "thread count; default: torch's).")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for <arch>-<config>.safetensors and its card "
                                                      "(default: $SCRBENCH_HOME/weights).")] = None,
     device: Annotated[str, typer.Option()] = "auto",
@@ -44,9 +49,15 @@ def victim_command(
     out = out or scrbench_home() / "weights"
     command = (f"bench train victim --arch {arch} --config {config} --data {data} --epochs {epochs} "
                f"--batch-size {batch_size} --lr {lr} --weight-decay {weight_decay} --seed {seed} "
-               f"--noise-max {noise_max}" + "".join(f" -o {o}" for o in option or []))
+               f"--noise-min {noise_min} --noise-max {noise_max} --noise-p {noise_p}"
+               + (f" --threads {threads}" if threads else "")
+               + "".join(f" -o {o}" for o in option or []))
+    if threads:
+        torch.set_num_threads(threads)
     path = train_victim(VictimTraining(
         arch=arch, arch_options=arch_options, data=data, data_options=data_options, epochs=epochs,
-        batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, noise_max=noise_max, out=out,
+        batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, noise_min=noise_min, noise_max=noise_max,
+        noise_p=noise_p, out=out,
         device=device, progress=progress, command=command))
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
+
