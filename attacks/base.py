@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -10,7 +11,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from bench.errors import BudgetViolation
+from bench.errors import BadParameter, BudgetViolation
 
 Norm = Literal["linf", "l2"]
 DEFAULT_EPS: dict[str, float] = {"linf": 0.002, "l2": 0.253}  # the papers' budgets (released_code_spec §6.1)
@@ -18,8 +19,9 @@ CLIP = (-1.0, 1.0)  # float waveforms
 StepCallback = Callable[[int, Tensor], None]
 
 
-def _per_sample(v: Tensor, like: Tensor) -> Tensor:
-    return v.view(-1, *([1] * (like.ndim - 1)))
+def _per_sample(v: Tensor | float, like: Tensor) -> Tensor | float:
+    """A per-example value (shape (B,)) shaped to broadcast over ``like``; a float stays a float."""
+    return v.view(-1, *([1] * (like.ndim - 1))) if isinstance(v, Tensor) else v
 
 
 def project(x_adv: Tensor, x: Tensor, eps: float, norm: Norm, clip: tuple[float, float] = CLIP) -> Tensor:
@@ -39,15 +41,28 @@ def project(x_adv: Tensor, x: Tensor, eps: float, norm: Norm, clip: tuple[float,
     return (x + delta).clamp(*clip)
 
 
-def linf_step(grad: Tensor, step_size: float) -> Tensor:
-    return step_size * grad.sign()
+def linf_step(grad: Tensor, step_size: float | Tensor) -> Tensor:
+    """Steepest ascent for L∞: a signed step (``step_size`` a float or one value per example)."""
+    return _per_sample(step_size, grad) * grad.sign()
 
 
-def l2_step(grad: Tensor, step_size: float) -> Tensor:
-    return step_size * grad / _per_sample(grad.flatten(1).norm(dim=1).clamp_min(1e-12), grad)
+def l2_step(grad: Tensor, step_size: float | Tensor) -> Tensor:
+    """Steepest ascent for L2: the per-example normalised gradient."""
+    return _per_sample(step_size, grad) * grad / _per_sample(grad.flatten(1).norm(dim=1).clamp_min(1e-12), grad)
 
 
-STEPS: dict[str, Callable[[Tensor, float], Tensor]] = {"linf": linf_step, "l2": l2_step}
+STEPS: dict[str, Callable[[Tensor, float | Tensor], Tensor]] = {"linf": linf_step, "l2": l2_step}
+
+
+def checked_budget(attack: str, norm: str, eps: float | None,
+                   defaults: dict[str, float] = DEFAULT_EPS) -> tuple[Norm, float]:
+    """The attack's norm and ε (``defaults[norm]`` when None), or one clear line when they are invalid."""
+    if norm not in STEPS:
+        raise BadParameter(f"{attack}: norm must be linf or l2, got {norm!r}")
+    value = float(defaults[norm] if eps is None else eps)
+    if not value > 0:
+        raise BadParameter(f"{attack}: eps must be > 0, got {value:g}")
+    return norm, value  # type: ignore[return-value]
 
 
 def random_start(x: Tensor, eps: float, norm: Norm, generator: torch.Generator) -> Tensor:
@@ -134,3 +149,27 @@ class Attack(ABC):
 
     def label(self) -> str:
         return type(self).__name__
+
+    @property
+    def expected_steps(self) -> int:
+        """How many times ``perturb`` calls ``on_step`` per batch (for progress bars; 0 when unknown)."""
+        return int(getattr(self, "steps", 0) or 0) * int(getattr(self, "restarts", 1) or 1)
+
+    @property
+    def prefix_consistent(self) -> bool:
+        """Whether stopping this attack after k of its steps gives exactly the attack configured with k steps
+        (step size and schedule independent of the step count, last iterate returned, no restarts), so that
+        PGD-10 can be scored inside a PGD-100 trajectory. False unless an attack says otherwise."""
+        return False
+
+    def truncated(self, steps: int) -> Attack:
+        """A copy of this attack configured with ``steps`` steps; only meaningful when ``prefix_consistent``,
+        for labelling and recording the attack that a scored prefix of the trajectory is."""
+        clone = copy.copy(self)
+        clone.steps = steps  # type: ignore[attr-defined]
+        return clone
+
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        """The class names the attack's own model was trained on (a transfer surrogate), checked against the data."""
+        return None

@@ -18,6 +18,17 @@ from torch import nn
 from bench.errors import CheckpointError
 from bench.io import atomic_write_bytes, atomic_write_json
 
+_REPO = Path(__file__).resolve().parent.parent
+# Where the trained weights of each kind of network ship: <dir>/<name>-<config>.safetensors (+ .json card).
+WEIGHTS_DIRS: dict[str, Path] = {"victim": _REPO / "victims" / "weights", "denoiser": _REPO / "defenses" / "weights"}
+
+
+def shipped_weights(kind: str, name: str, config: str) -> Path | None:
+    """The shipped weights file of network ``name`` in ``config``, or None when none ships."""
+    folder = WEIGHTS_DIRS.get(kind)
+    path = folder / f"{name}-{config}.safetensors" if folder else None
+    return path if path is not None and path.is_file() else None
+
 
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
@@ -53,7 +64,11 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
-    state = load_state_dict(path)
+    apply_state_dict(model, load_state_dict(path), str(path))
+
+
+def apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` strictly into ``model``; a mismatch is one line naming the first offending key."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -62,7 +77,7 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
         detail = (f"missing {missing[:2]}" if missing else f"unexpected {unexpected[:2]}" if unexpected
                   else f"shape mismatch at {mismatched[0]}: {tuple(state[mismatched[0]].shape)} vs "
                        f"{tuple(own[mismatched[0]].shape)}")
-        raise CheckpointError(f"checkpoint {path} does not fit {type(model).__name__} ({detail}); "
+        raise CheckpointError(f"checkpoint {source} does not fit {type(model).__name__} ({detail}); "
                               "pick the configuration it was trained with (-o config=...)")
     model.load_state_dict(state)
 

@@ -1,14 +1,17 @@
-"""One cell's measurement: clean accuracy (bare and defended), the attack, its budget check, robust accuracy.
+"""One cell's measurement: clean accuracy (bare and defended), the attack, its checks, robust accuracy.
 
-Protocol ``final@1``: every prediction of the defended model is one forward pass with fresh randomness,
-and robust accuracy counts the final adversarial examples classified correctly. The attack, the clean
-evaluation and the adversarial evaluation draw from separate generators derived from the cell's seed.
+Every prediction of the defended model is one forward pass with fresh randomness. The attack runs once;
+every protocol (``bench.protocols``: final@1, vote@M, avg@N, worst@N, any_iter) is scored from that one run
+and stored per sample, as is every iterate the cell asks to score (``score_at``: PGD-10, 30, ... from one
+PGD-100 trajectory). The attack, the checks, the clean evaluation, the per-iterate (any_iter) and the
+final evaluation draw from separate generators derived from the cell's seed (the attack's and the
+per-iterate ones also from the batch index), so none shifts another.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -16,11 +19,15 @@ from torch import Tensor
 from tqdm import tqdm
 
 from attacks.base import Attack, check_budget, enforce_budget
+from bench import checks as sanity
 from bench.data.base import ClipSet
 from bench.model import DefendedModel
+from bench.protocols import IterateTracker, Protocols, accuracies, draw_predictions, score
+from bench.queries import QueryCounter
 from bench.seeding import make_generator
 
-PROTOCOL = "final@1"
+HEADLINE = "final@1"  # the protocol of ``robust_acc``
+CHECK_CLIPS = 32  # clips the randomness and gradient checks run on (the first ones)
 
 
 @torch.no_grad()
@@ -39,49 +46,131 @@ def _pct(flags: Tensor) -> float:
     return round(100.0 * flags.float().mean().item(), 4) if len(flags) else float("nan")
 
 
+def _rounded(values: Tensor) -> list[float | None]:
+    return [float(f"{v:.6g}") if v == v and abs(v) != float("inf") else None for v in values.tolist()]
+
+
+def pre_attack_checks(model: DefendedModel, x: Tensor, y: Tensor, seed: int, device: torch.device) -> dict[str, Any]:
+    """Randomness and input-gradient checks on the first batch of clean clips."""
+    generator = make_generator(seed, "checks", device=device)
+    x, y = x.to(device), y.to(device)
+    return {"randomized": sanity.is_randomized(model, x, generator),
+            "input_gradient": sanity.input_gradient(model, x, y, generator)}
+
+
+def run_attack(model: DefendedModel, attack: Attack, waves: Tensor, labels: Tensor, seed: int, batch_size: int,
+               device: torch.device, progress: bool, desc: str,
+               keep: Sequence[int] = ()) -> tuple[Tensor, Tensor, int, float, IterateTracker]:
+    """The attack over every batch: adversarial examples, first wrong iterate per clip (any_iter), the
+    number of queries the attack made to the defended model, its seconds (iterate scoring excluded) and the
+    tracker holding the iterates ``keep`` asks for. Batch b's attack and iterate draws come from generators
+    derived from (seed, b), so a batch's numbers do not depend on how many steps the batch before it ran."""
+    started = time.perf_counter()
+    counted = QueryCounter(model)
+    tracker = IterateTracker(model, keep=keep)
+    batches = range(0, len(waves), batch_size)
+    steps = int(getattr(attack, "expected_steps", 0))
+    bar = tqdm(total=max(steps, 1) * len(batches), desc=desc or "attack", unit="step", disable=not progress,
+               leave=False)
+
+    def on_step(step: int, x_iter: Tensor) -> None:
+        bar.update()
+        tracker.observe(x_iter)
+
+    adversarial, first_wrong = [], []
+    for b, i in enumerate(batches):
+        x, y = waves[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
+        tracker.begin(x, y, make_generator(seed, "eval-iter", b, device=device))
+        attack_gen = make_generator(seed, "attack", b, device=device)
+        x_adv = attack.perturb(counted, x, y, attack_gen, on_step=on_step).detach()
+        first_wrong.append(tracker.end(x_adv))
+        if not steps:
+            bar.update()
+        adversarial.append(x_adv)
+    bar.close()
+    x_adv = torch.cat(adversarial) if adversarial else waves.to(device)
+    wrong = torch.cat(first_wrong) if first_wrong else torch.zeros(0, dtype=torch.long)
+    return x_adv, wrong, counted.queries, time.perf_counter() - started - tracker.seconds, tracker
+
+
+def score_examples(model: DefendedModel, attack: Attack, x_adv: Tensor, x_clean: Tensor, labels: Tensor,
+                   any_iter: Tensor, seed: int, batch_size: int, device: torch.device,
+                   protocols: Protocols) -> dict[str, Any]:
+    """Check the budget of ``x_adv`` (raises ``BudgetViolation``) and score it under every protocol, with the
+    final evaluation's fresh-draw stream: the same code scores the final examples and every kept iterate."""
+    x_adv = x_adv.to(device)
+    budget = check_budget(x_adv, x_clean, attack.eps, attack.norm)
+    enforce_budget(budget, attack.label())
+    preds, finite = draw_predictions(model, x_adv, batch_size, device, make_generator(seed, "eval-adv", device=device),
+                                     protocols.draws)
+    outcome = score(preds, labels, protocols)
+    delta = (x_adv.double() - x_clean.double()).flatten(1).cpu()
+    return {
+        "protocols": accuracies(outcome, any_iter, protocols),
+        "per_sample": {
+            "robust": outcome["final"].int().tolist(),
+            "robust_vote": outcome["vote"].int().tolist(),
+            "robust_draws": outcome["correct_draws"].tolist(),
+            "robust_any_iter": any_iter.int().tolist(),
+            "linf": _rounded(delta.abs().amax(1)),
+            "l2": _rounded(delta.norm(dim=1)),
+        },
+        "budget": budget.as_dict(),
+        "non_finite_logits": int((~finite).sum()),
+    }
+
+
 def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: int, batch_size: int,
-                  device: torch.device, progress: bool = True, desc: str = "") -> dict[str, Any]:
-    """Measure one cell; raises ``BudgetViolation`` when any adversarial example leaves its budget."""
+                  device: torch.device, progress: bool = True, desc: str = "",
+                  protocols: Protocols = Protocols(), score_at: Sequence[int] = ()) -> dict[str, Any]:
+    """Measure one cell; raises ``BudgetViolation`` when any adversarial example leaves its budget.
+
+    ``score_at`` lists step counts k < steps at which the attack's iterate is also scored, exactly as the
+    final examples are (budget check, protocols, per-sample flags): PGD-k from the one PGD-K trajectory.
+    Only for attacks whose prefixes are the shorter attacks (``Attack.prefix_consistent``).
+    """
     started = time.perf_counter()
     waves, labels = clips.waves, clips.labels
     bare = lambda x: model.classifier(model.frontend(x))  # noqa: E731 - the undefended victim
     clean_victim = correct(bare, waves, labels, batch_size, device)
     clean = correct(model, waves, labels, batch_size, device, make_generator(seed, "eval-clean", device=device))
+    first = min(batch_size, CHECK_CLIPS)
+    checks = pre_attack_checks(model, waves[:first], labels[:first], seed, device)
 
-    t_attack = time.perf_counter()
-    attack_gen = make_generator(seed, "attack", device=device)
-    steps = getattr(attack, "steps", None)
-    batches = range(0, len(waves), batch_size)
-    bar = tqdm(total=(steps or 1) * len(batches), desc=desc or "attack", unit="step", disable=not progress,
-               leave=False)
-    adversarial = []
-    for i in batches:
-        x, y = waves[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
-        x_adv = attack.perturb(model, x, y, attack_gen, on_step=(lambda s, _: bar.update()) if steps else None)
-        if not steps:
-            bar.update()
-        adversarial.append(x_adv.detach())
-    bar.close()
-    x_adv = torch.cat(adversarial)
-    attack_seconds = time.perf_counter() - t_attack
-
+    x_adv, first_wrong, queries, attack_seconds, tracker = run_attack(
+        model, attack, waves, labels, seed, batch_size, device, progress, desc, keep=score_at)
     x_clean = waves.to(device)
-    budget = check_budget(x_adv, x_clean, attack.eps, attack.norm)
-    enforce_budget(budget, attack.label())
-    robust = correct(model, x_adv, labels, batch_size, device, make_generator(seed, "eval-adv", device=device))
-    delta = (x_adv.double() - x_clean.double()).flatten(1).cpu()
-    return {
+    final = score_examples(model, attack, x_adv, x_clean, labels, first_wrong < 0, seed, batch_size, device,
+                           protocols)
+    checkpoints = []
+    for k in score_at:  # a clip is broken at k under any_iter when an iterate 0..k was wrong
+        scored = score_examples(model, attack, tracker.iterate(k), x_clean, labels,
+                                (first_wrong < 0) | (first_wrong > k), seed, batch_size, device, protocols)
+        checkpoints.append({"step": k, "label": attack.truncated(k).label(), **scored})
+    snr = sanity.snr_db(x_clean, x_adv)
+    checks.update({"non_finite_logits": final["non_finite_logits"], "snr_db": sanity.snr_summary(snr)})
+    attack_params = attack.params()
+    checks["warnings"] = sanity.warnings(checks, bool(getattr(model, "stochastic", False)),
+                                         int(attack_params.get("eot", 1) or 1), attack.gradient_mode)
+    n = len(clips)
+    record = {
         "clean_acc_victim": _pct(clean_victim),
         "clean_acc": _pct(clean),
-        "robust_acc": _pct(robust),
-        "n": len(clips),
+        "robust_acc": final["protocols"][HEADLINE],
+        "protocols": final["protocols"],
+        "n": n,
         "per_sample": {
             "clean_victim": clean_victim.int().tolist(),
             "clean": clean.int().tolist(),
-            "robust": robust.int().tolist(),
-            "linf": [float(f"{v:.6g}") for v in delta.abs().amax(1).tolist()],
-            "l2": [float(f"{v:.6g}") for v in delta.norm(dim=1).tolist()],
+            **final["per_sample"],
+            "first_wrong_iter": first_wrong.tolist(),
+            "snr_db": _rounded(snr),
         },
-        "budget": budget.as_dict(),
+        "budget": final["budget"],
+        "checks": checks,
+        "queries": {"total": queries, "per_clip": round(queries / n, 3) if n else 0.0},
         "seconds": {"attack": round(attack_seconds, 3), "total": round(time.perf_counter() - started, 3)},
     }
+    if checkpoints:
+        record["checkpoints"] = checkpoints
+    return record

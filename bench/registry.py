@@ -1,4 +1,4 @@
-"""One registry for every plugin kind: defenses, attacks, victims and datasets.
+"""One registry for every plugin kind: defenses, attacks, victims, datasets and denoisers (ε-networks).
 
 In-tree plugins register with a decorator on their factory (a class or a function), as timm's
 ``register_model`` does::
@@ -8,7 +8,7 @@ In-tree plugins register with a decorator on their factory (a class or a functio
         '''No purification.'''
 
 Outside packages declare entry points in the groups ``scrbench.defenses``, ``scrbench.attacks``,
-``scrbench.victims`` and ``scrbench.datasets`` (the pytest11 pattern)::
+``scrbench.victims``, ``scrbench.datasets`` and ``scrbench.denoisers`` (the pytest11 pattern)::
 
     [project.entry-points."scrbench.defenses"]
     mydefense = "mypkg.mydefense"            # a module whose import runs @register(...)
@@ -41,6 +41,7 @@ KINDS: dict[str, str] = {
     "attack": "scrbench.attacks",
     "victim": "scrbench.victims",
     "dataset": "scrbench.datasets",
+    "denoiser": "scrbench.denoisers",  # ε-networks the diffusion defenses load (DiffWave, mel U-Net)
 }
 # Packages whose modules hold the in-tree plugins of each kind.
 IN_TREE_PACKAGES: dict[str, str] = {
@@ -48,6 +49,7 @@ IN_TREE_PACKAGES: dict[str, str] = {
     "attack": "attacks",
     "victim": "victims",
     "dataset": "bench.data",
+    "denoiser": "defenses.diffusion",
 }
 IN_TREE_SOURCE = "scrbench"
 

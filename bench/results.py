@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.io import atomic_write_json
 
-SCHEMA = 1
+SCHEMA = 3  # 2: every protocol, checks and query counts per cell; 3: per-batch attack streams, score_at
 
 
 def canonical_json(obj: Any) -> str:

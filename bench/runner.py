@@ -11,14 +11,17 @@ from typing import Any
 
 import torch
 
+from attacks.base import Attack
+from bench.checks import QUERY_ONLY
 from bench.data.base import Dataset
 from bench.data.subset import select_eval_subset
 from bench.environment import environment, resolve_device
 from bench.errors import BadParameter, BenchError, DataError
-from bench.evaluate import PROTOCOL, correct, evaluate_cell
+from bench.evaluate import HEADLINE, correct, evaluate_cell
 from bench.io import atomic_write_json
 from bench.model import DefendedModel
 from bench.params import defaults, jsonable, signature_params
+from bench.protocols import Protocols
 from bench.registry import REGISTRY
 from bench.results import SCHEMA, cell_id, failure_path, read_record, record_path, write_record
 from bench.victim import load_victim
@@ -35,15 +38,18 @@ class RunConfig:
     victim: str = "resnext29"
     data: str = "synth-digits"
     options: list[tuple[str, str]] = field(default_factory=list)  # ``-o key=value``, key optionally qualified
-    attack_options: dict[str, Any] = field(default_factory=dict)  # --norm/--eps/--steps/--eot shorthands
-    n: int = 100
+    attack_options: dict[str, Any] = field(default_factory=dict)  # --norm/--eps/--steps/--eot/--surrogate
+    n: int | None = 100  # None: every test clip the bare victim classifies correctly (the whole split)
     seeds: list[int] = field(default_factory=lambda: list(range(5)))
     subset_seed: int = 0
     split: str = "test"
     batch_size: int = 100
+    draws: int = 10  # fresh-randomness evaluations of each final example (avg@N, worst@N)
+    vote: int | None = None  # draws in the majority vote (vote@M); None: all of them
     device: str = "auto"
     results: Path = Path("results/runs")
     progress: bool = True
+    score_at: list[int] = field(default_factory=list)  # steps k < steps scored as the k-step attack (PGD-k)
 
 
 @dataclass
@@ -74,6 +80,21 @@ def route_options(pairs: Iterable[tuple[str, str]], accepted: dict[str, set[str]
     return routed
 
 
+def checked_score_at(attack: Attack, score_at: Iterable[int]) -> list[int]:
+    """The step counts to score inside the attack's one trajectory: sorted, unique, below its step count
+    (the last step is the final examples, always scored); one clear line when the attack cannot do it."""
+    wanted = sorted(set(int(k) for k in score_at))
+    if not wanted:
+        return []
+    steps = int(getattr(attack, "steps", 0) or 0)
+    if not attack.prefix_consistent:
+        raise BadParameter(f"--score-at: {attack.label()} is not the same attack when stopped early (its step size, "
+                           "schedule, output or restarts depend on the step count); run one cell per step count")
+    if wanted[0] < 1 or wanted[-1] > steps:
+        raise BadParameter(f"--score-at {','.join(map(str, wanted))}: every step must be in 1..{steps} (--steps)")
+    return [k for k in wanted if k < steps]
+
+
 def non_default_label(name: str, factory: Callable[..., Any], params: dict[str, Any]) -> str:
     base = defaults(factory)
     changed = [f"{k}={v}" for k, v in params.items() if k in base and base[k] != v]
@@ -88,6 +109,7 @@ class Run:
         self.device = resolve_device(config.device)
         if config.batch_size < 1:
             raise BadParameter("--batch-size must be at least 1")
+        self.protocols = Protocols(config.draws, config.draws if config.vote is None else config.vote)
         plugins = {s: REGISTRY.get(_KIND[s], getattr(config, s)) for s in SECTIONS}
         accepted = {s: set(signature_params(p.factory)) for s, p in plugins.items()}
         accepted["victim"] |= VICTIM_EXTRA_KEYS
@@ -111,6 +133,11 @@ class Run:
 
         self.defense, self.defense_params = REGISTRY.create("defense", config.defense, routed["defense"])
         self.attack, _ = REGISTRY.create("attack", config.attack, routed["attack"])
+        crafted_on = getattr(self.attack, "classes", None)  # a transfer surrogate's classes
+        if crafted_on is not None and tuple(crafted_on) != tuple(self.dataset.classes):
+            raise DataError(f"attack {config.attack!r} crafts on a model of classes {list(crafted_on)}, "
+                            f"dataset {config.data!r} has {list(self.dataset.classes)}; pick another surrogate")
+        self.score_at = checked_score_at(self.attack, config.score_at)
         self.defense_label = non_default_label(config.defense, plugins["defense"].factory, self.defense_params)
         self.model = DefendedModel(self.victim.classifier, self.defense).to(self.device)
         self.clips = self._eval_subset()
@@ -120,28 +147,39 @@ class Run:
         test = self.dataset.load(self.config.split)
         bare = lambda x: self.model.classifier(self.model.frontend(x))  # noqa: E731
         flags = correct(bare, test.waves, test.labels, self.config.batch_size, self.device)
+        if self.config.n is None:  # the whole split, as the paper's Table 2: every clip the victim gets right
+            return test.subset([i for i, ok in enumerate(flags.tolist()) if ok])
         return select_eval_subset(test, flags, self.config.n, self.config.subset_seed)
 
     def gradient_mode(self) -> str:
-        parts = [m for m in (getattr(self.defense, "gradient", "exact"), self.attack.gradient_mode) if m != "exact"]
+        """How the attack's gradients were obtained: the attack's mode, joined with the defense's declared
+        approximation (``adjoint``, ``bpda``) when the attack backpropagates through the defense."""
+        attack = self.attack.gradient_mode
+        if attack in QUERY_ONLY:  # the defense's gradient path is never used
+            return attack
+        parts = [m for m in (getattr(self.defense, "gradient", "exact"), attack) if m != "exact"]
         return "+".join(parts) or "exact"
 
     def spec(self, seed: int) -> dict[str, Any]:
         attack_params = self.attack.params()
         return {
             "schema": SCHEMA,
-            "defense": {"name": self.config.defense, "params": jsonable(self.defense_params)},
+            "defense": {"name": self.config.defense, "params": jsonable(self.defense_params),
+                        "weights": self.defense.weights_info()},
             "attack": {"name": self.config.attack, "params": attack_params},
             "victim": self.victim.spec(),
             "data": {"name": self.config.data, "params": jsonable(self.dataset.spec_params(self.data_params)),
                      "split": self.config.split,
-                     "subset": {"n": self.config.n, "seed": self.config.subset_seed, "hash": self.subset_hash}},
+                     "subset": {"n": "all" if self.config.n is None else self.config.n,
+                                "seed": self.config.subset_seed, "hash": self.subset_hash}},
             "norm": attack_params.get("norm"), "eps": attack_params.get("eps"),
             "steps": attack_params.get("steps"), "eot": attack_params.get("eot", 1),
             "seed": seed,
-            "protocol": PROTOCOL,
+            "protocols": self.protocols.spec(),
             "gradient_mode": self.gradient_mode(),
             "batch_size": self.config.batch_size,
+            # only when asked for, so cells without it keep their ids; it changes what the record holds
+            **({"score_at": self.score_at} if self.score_at else {}),
         }
 
     def run_cell(self, seed: int) -> CellResult:
@@ -153,7 +191,8 @@ class Run:
             return CellResult(existing, path, skipped=True)
         try:
             measured = evaluate_cell(self.model, self.attack, self.clips, seed, self.config.batch_size, self.device,
-                                     self.config.progress, desc=f"seed {seed}")
+                                     self.config.progress, desc=f"seed {seed}", protocols=self.protocols,
+                                     score_at=self.score_at)
         except BenchError as exc:
             atomic_write_json(failure_path(self.config.results, cid), {"cell_id": cid, "spec": spec,
                                                                        "error": str(exc)})
@@ -181,18 +220,29 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> list[CellResul
         result = setup.run_cell(seed)
         r = result.record
         status = "already done, skipped" if result.skipped else f"{r['seconds']['total']:.1f} s"
-        log(f"  seed {seed}: clean {r['clean_acc']:.1f}  robust {r['robust_acc']:.1f}  "
+        at = "".join(f"  @{c['step']} {c['protocols'][HEADLINE]:.1f}" for c in r.get("checkpoints", []))
+        log(f"  seed {seed}: clean {r['clean_acc']:.1f}  robust {r['robust_acc']:.1f} ({HEADLINE}){at}  "
             f"[{r['cell_id']}] {status}")
+        for warning in r["checks"]["warnings"]:
+            log(f"    warning: {warning}")
         results.append(result)
     log(f"  ({time.perf_counter() - started:.1f} s in all)")
     return results
 
 
 def summarize(results: list[CellResult]) -> dict[str, tuple[float, float]]:
-    """Mean and sample standard deviation over seeds of the headline accuracies."""
+    """Mean and sample standard deviation over seeds of the clean accuracies, of robust accuracy under
+    every protocol (keyed by protocol name) and under the headline protocol at each scored step ("@k")."""
+    columns: dict[str, list[float]] = {}
+    for r in results:
+        for key in ("clean_acc_victim", "clean_acc"):
+            columns.setdefault(key, []).append(r.record[key])
+        for name, value in r.record["protocols"].items():
+            columns.setdefault(name, []).append(value)
+        for c in r.record.get("checkpoints", []):  # the headline protocol at each scored step, key "@k"
+            columns.setdefault(f"@{c['step']}", []).append(c["protocols"][HEADLINE])
     out = {}
-    for key in ("clean_acc_victim", "clean_acc", "robust_acc"):
-        values = torch.tensor([r.record[key] for r in results], dtype=torch.float64)
-        std = values.std().item() if len(values) > 1 else 0.0
-        out[key] = (values.mean().item(), std)
+    for key, column in columns.items():
+        values = torch.tensor(column, dtype=torch.float64)
+        out[key] = (values.mean().item(), values.std().item() if len(values) > 1 else 0.0)
     return out

@@ -10,17 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.checkpoints import file_sha256, load_weights, read_card
+from bench.checkpoints import file_sha256, load_weights, read_card, shipped_weights
 from bench.errors import CheckpointError
 from bench.params import jsonable, resolve
 from bench.registry import REGISTRY
-
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "victims" / "weights"
-
-
-def shipped_weights(name: str, config: str) -> Path | None:
-    path = WEIGHTS_DIR / f"{name}-{config}.safetensors"
-    return path if path.is_file() else None
 
 
 @dataclass
@@ -48,7 +41,7 @@ def load_victim(name: str, overrides: Mapping[str, Any] | None = None, device: t
     weights = overrides.pop("weights", None)
     classifier, params = build_classifier(name, overrides)
     config = str(params.get("config", "default"))
-    path = Path(weights).expanduser() if weights else shipped_weights(name, config)
+    path = Path(weights).expanduser() if weights else shipped_weights("victim", name, config)
     if path is None:
         raise CheckpointError(
             f"victim {name!r} ({config}) has no shipped weights; train them with "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +23,10 @@ class Defense(nn.Module):
 
     def purify_wave(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return wave
+
+    def weights_info(self) -> dict[str, Any]:
+        """The trained networks this defense loaded (name, configuration, file hash), recorded in results."""
+        return {}
 
     def purify_mel(self, mel: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return mel

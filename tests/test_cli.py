@@ -44,15 +44,20 @@ def test_run_writes_one_complete_record_per_seed(tmp_path: Path, tiny_synth):
         spec = r["spec"]
         assert spec["attack"] == {"name": "pgd", "params": {"norm": "linf", "eps": 0.002, "steps": 2,
                                                             "step_size": pytest.approx(0.0004), "random_start": False,
-                                                            "eot": 1, "eot_batch": None}}
+                                                            "eot": 1, "eot_batch": None, "restarts": 1,
+                                                            "restart_by": "loss", "restart_draws": 10}}
         assert (spec["norm"], spec["eps"], spec["steps"], spec["eot"]) == ("linf", 0.002, 2, 1)
-        assert (spec["protocol"], spec["gradient_mode"], spec["defense"]["name"]) == ("final@1", "exact", "none")
+        assert (spec["protocols"], spec["gradient_mode"], spec["defense"]["name"]) == \
+            ({"draws": 10, "vote": 10}, "exact", "none")
         assert spec["victim"]["name"] == "resnext29" and len(spec["victim"]["params"]["weights_sha256"]) == 64
         assert spec["data"]["params"] == {"clips_per_voice": 2, "voices": 2, "seed": 0}
         assert spec["data"]["subset"]["hash"] == r["subset"]["hash"] and len(r["subset"]["ids"]) == 10
         assert r["clean_acc_victim"] == 100.0 and r["n"] == 10
         assert all(len(v) == 10 for v in r["per_sample"].values())
-        assert r["robust_acc"] == 10 * sum(r["per_sample"]["robust"])
+        assert r["robust_acc"] == 10 * sum(r["per_sample"]["robust"]) == r["protocols"]["final@1"]
+        assert set(r["protocols"]) == {"final@1", "vote@10", "avg@10", "worst@10", "any_iter"}
+        assert r["queries"]["per_clip"] == 2 and r["checks"]["warnings"] == []
+        assert not r["checks"]["randomized"] and r["checks"]["snr_db"]["min"] > 0
         assert r["budget"]["violations"] == 0 and r["budget"]["max_linf"] <= 0.002 + 1e-6
         assert set(r["environment"]["code"]) == {"scrbench", "commit", "dirty"}
         assert r["environment"]["packages"]["torch"].startswith("2.11.0")
@@ -94,8 +99,12 @@ def test_killed_run_resumes_without_redoing_or_changing_cells(tmp_path: Path, ti
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--defense", "nope"], "unknown defense 'nope'; valid: none"),
-    (["--attack", "pgd2"], "unknown attack 'pgd2'; valid: pgd"),
+    (["--defense", "nope"], "unknown defense 'nope'; valid: "),
+    (["--attack", "pgd2"], "unknown attack 'pgd2'; valid: apgd, art, fakebob, mifgsm, pgd, tsmifgsm"),
+    (["--surrogate", "vgg19"], "attack 'pgd' has no parameter 'surrogate'"),
+    (["--draws", "2", "--vote", "3"], "--vote between 1 and --draws"),
+    (["--attack", "fakebob", "--norm", "l2"], "attack 'fakebob': norm='l2' is not valid; expected one of 'linf'"),
+    (["--attack", "art", "-o", "name=Nope"], "art: unknown ART evasion attack 'Nope'"),
     (["-o", "eot=abc"], "attack 'pgd': eot='abc' is not valid; expected int"),
     (["-o", "norm=l3"], "attack 'pgd': norm='l3' is not valid; expected one of 'linf', 'l2'"),
     (["-o", "wat=1"], "-o wat: no plugin of this run has that parameter; valid:"),
@@ -159,7 +168,9 @@ def test_report_tabulates_mean_and_std_over_seeds(tmp_path: Path, tiny_synth):
     two_step = [r["robust_acc"] for r in recs if r["spec"]["steps"] == 2]
     mean, std = torch.tensor(two_step).mean().item(), torch.tensor(two_step).std().item()
     assert table.loc[0, "PGD-2 L∞ ε=0.002"] == f"{mean:.1f} ± {std:.1f}"
-    assert len(pd.read_csv(tmp_path / "report" / "cells.csv")) == 4
+    cells = pd.read_csv(tmp_path / "report" / "cells.csv")
+    assert len(cells) == 4 * 5 and set(cells["protocol"]) == {"final@1", "vote@10", "avg@10", "worst@10", "any_iter"}
+    assert "protocol any_iter (released code's metric" in markdown and "\n4 cells from" in markdown
     empty = runner.invoke(app, ["report", "--results", str(tmp_path / "none")])
     assert empty.exit_code == 2 and "no result records" in empty.output
 

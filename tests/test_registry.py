@@ -46,6 +46,7 @@ def test_in_tree_plugins_are_all_registered():
     assert {"pgd"} <= set(REGISTRY.names("attack"))
     assert {"resnext29"} <= set(REGISTRY.names("victim"))
     assert {"synth-digits", "sc09"} <= set(REGISTRY.names("dataset"))
+    assert {"diffwave", "meldiff"} <= set(REGISTRY.names("denoiser"))
     assert not REGISTRY.failures()
 
 
@@ -151,6 +152,6 @@ def test_outside_defense_runs_through_bench_run(outside_package: Path, tmp_path:
                               "--seeds", "1", "--results", str(results), "--no-progress", *TINY_OPTIONS])
     assert out.exit_code == 0, out.output
     (record,) = list(iter_records(results))
-    assert record["spec"]["defense"] == {"name": "gauss-noise", "params": {"sigma": 0.0005}}
+    assert record["spec"]["defense"] == {"name": "gauss-noise", "params": {"sigma": 0.0005}, "weights": {}}
     assert record["labels"]["defense"] == "gauss-noise(sigma=0.0005)"
     assert record["budget"]["violations"] == 0 and record["n"] == 10

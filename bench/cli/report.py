@@ -1,4 +1,4 @@
-"""``bench report``: tables from result records, never re-running anything."""
+"""``bench report``: the paper's tables and figures, sanity checks and findings from records; never re-runs."""
 
 from __future__ import annotations
 
@@ -13,9 +13,14 @@ from bench.report import write_report
 
 @one_line_errors
 def report_command(
-    results: Annotated[Path, typer.Option(help="Folder searched recursively for records.")] = Path("results/runs"),
-    out: Annotated[Path, typer.Option(help="Folder for report.md, report.csv and cells.csv.")] = Path("results/report"),
+    results: Annotated[Path, typer.Option(help="Folder searched recursively for cell records.")] = Path("results/runs"),
+    out: Annotated[Path, typer.Option(help="Folder for index.md and every table and figure.")] = Path("results/report"),
+    perf: Annotated[Path, typer.Option(help="Folder of `bench perf` records (Table 4, finding (d)).")] = Path(
+        "results/perf"),
+    grid: Annotated[list[str] | None, typer.Option(
+        help="Grid(s) to lay out: a name or a .toml path; repeatable. [default: every shipped grid]")] = None,
 ) -> None:
-    """Summarise every record: rows defense, columns attack, cells mean ± std over seeds."""
-    for path in write_report(results, out):
-        typer.echo(f"wrote {path}")
+    """Write per artefact Markdown, CSV, LaTeX (and PNG for figures) beside the paper's numbers, Table 4,
+    generic tables of every record, and index.md with the sanity checks and the paper's findings."""
+    written = write_report(results, out, grids=grid or None, perf=perf)
+    typer.echo(f"wrote {len(written)} files to {out}/ (start at {out / 'index.md'})")

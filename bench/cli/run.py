@@ -1,4 +1,4 @@
-"""``bench run``: one defense × one attack × one victim × one dataset, over seeds."""
+"""``bench run``: one defense × one attack × one victim × one dataset over seeds, or a whole grid (``--grid``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import typer
 from tqdm import tqdm
 
 from bench.cli._common import one_line_errors
+from bench.errors import BadParameter
 from bench.params import parse_assignments
+from bench.protocols import ANY_ITER, ANY_ITER_NOTE, protocol_order
 from bench.runner import RunConfig, run, summarize
 
 
@@ -19,45 +21,106 @@ class NormChoice(str, Enum):
     l2 = "l2"
 
 
+def parse_steps(text: str | None) -> list[int]:
+    """``"10,30,50"`` → [10, 30, 50]; one clear line for anything else."""
+    if not text:
+        return []
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise BadParameter(f"--score-at {text!r}: give step counts separated by commas, e.g. 10,30,50,70") from None
+
+
 @one_line_errors
 def run_command(
-    defense: Annotated[str, typer.Option(help="Defense plugin (see `bench list defenses`).")] = "none",
-    attack: Annotated[str, typer.Option(help="Attack plugin (see `bench list attacks`).")] = "pgd",
-    victim: Annotated[str, typer.Option(help="Victim plugin (see `bench list victims`).")] = "resnext29",
-    data: Annotated[str, typer.Option(help="Dataset plugin (see `bench list datasets`).")] = "synth-digits",
+    defense: Annotated[str | None, typer.Option(help="Defense plugin (see `bench list defenses`). [default: none]")] = None,
+    attack: Annotated[str | None, typer.Option(help="Attack plugin (see `bench list attacks`). [default: pgd]")] = None,
+    victim: Annotated[str | None, typer.Option(help="Victim plugin (see `bench list victims`). [default: resnext29]")] = None,
+    data: Annotated[str | None, typer.Option(help="Dataset plugin (see `bench list datasets`). [default: synth-digits]")] = None,
     norm: Annotated[NormChoice | None, typer.Option(help="Attack norm (default: the attack's, linf).")] = None,
     eps: Annotated[float | None, typer.Option(help="Budget (default: 0.002 L∞, 0.253 L2).")] = None,
     steps: Annotated[int | None, typer.Option(help="Attack iterations (default: the attack's).")] = None,
     eot: Annotated[int | None, typer.Option(help="Average each gradient over this many random draws.")] = None,
-    n: Annotated[int, typer.Option(help="Clips in the evaluation subset (correct for the victim, balanced).")] = 100,
-    seeds: Annotated[int, typer.Option(help="Number of seeds (cells): 0, 1, ..., SEEDS-1.")] = 5,
-    subset_seed: Annotated[int, typer.Option(help="Seed that picks the evaluation subset.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Clips per batch (part of the cell: it shapes the draws).")] = 100,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    surrogate: Annotated[str | None, typer.Option(
+        help="Victim the transfer attacks craft on (mifgsm, tsmifgsm).")] = None,
+    score_at: Annotated[str | None, typer.Option(
+        help="Also score the iterate at these steps, e.g. 10,30,50,70 with --steps 100: PGD-k from one "
+             "trajectory (attacks whose step size does not depend on the step count).")] = None,
+    n: Annotated[int | None, typer.Option(
+        help="Clips in the evaluation subset (correct for the victim, balanced). [default: 100; grid: its profile]")] = None,
+    seeds: Annotated[int | None, typer.Option(
+        help="Number of seeds (cells): 0, 1, ..., SEEDS-1. [default: 5; grid: its profile]")] = None,
+    subset_seed: Annotated[int | None, typer.Option(help="Seed that picks the evaluation subset. [default: 0]")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Clips per batch (part of the cell: it shapes the draws). [default: 100]")] = None,
+    draws: Annotated[int | None, typer.Option(
+        help="Fresh-randomness evaluations of each final example (avg@N, worst@N). [default: 10]")] = None,
+    vote: Annotated[int | None, typer.Option(help="Draws in the majority vote (vote@M; default: --draws).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N. [default: auto]")] = None,
     results: Annotated[Path, typer.Option(help="Folder for the cell records.")] = Path("results/runs"),
     option: Annotated[list[str] | None, typer.Option("-o", "--option", help=(
         "Plugin parameter key=value, e.g. -o t_w=3 or -o defense.t_w=3 (sections: defense, attack, victim, "
-        "data); repeatable."))] = None,
+        "data); repeatable. With --grid: applied to every cell whose plugins have the parameter."))] = None,
+    grid: Annotated[str | None, typer.Option(
+        help="Run a whole experiment grid: a name (table1, table2, table3, fig2a, fig2b, fig3a, fig3b) or a "
+             ".toml path.")] = None,
+    profile: Annotated[str, typer.Option(help="Grid profile: quick (slim models) or paper.")] = "quick",
+    executor: Annotated[str, typer.Option(help="Grid executor: local (processes) or ray.")] = "local",
+    workers: Annotated[int, typer.Option(help="Grid cells run at once (local processes, or Ray CPUs).")] = 1,
+    threads: Annotated[int | None, typer.Option(
+        help="Torch threads per grid cell (default: local cores / workers; ray: 1).")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster to join (default: start a local one).")] = None,
+    gpus_per_cell: Annotated[float | None, typer.Option(
+        help="Ray GPUs per cell (fractions pack cells; default: 1 where the cluster has GPUs).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="With --grid: list the cells, run nothing.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Measure clean and robust accuracy of a defended victim; one result record per seed."""
-    if seeds < 1:
+    """Measure clean and robust accuracy of a defended victim; one result record per seed (cell)."""
+    options = parse_assignments(option or [])
+    if grid is not None:
+        single = {"--defense": defense, "--attack": attack, "--victim": victim, "--data": data, "--norm": norm,
+                  "--eps": eps, "--steps": steps, "--eot": eot, "--surrogate": surrogate, "--score-at": score_at,
+                  "--subset-seed": subset_seed, "--batch-size": batch_size, "--draws": draws, "--vote": vote}
+        given = [flag for flag, value in single.items() if value is not None]
+        if given:
+            raise BadParameter(f"{given[0]} does not apply with --grid: each run of the grid sets it (edit the grid "
+                               "file, or pass -o key=value for every cell)")
+        from bench.cli.grid import run_grid
+
+        run_grid(grid, profile, results, options, n, seeds, device, executor, workers, threads, address,
+                 gpus_per_cell, dry_run, progress)
+        return
+    if executor != "local" or workers != 1 or dry_run or address or gpus_per_cell is not None:
+        raise BadParameter("--executor, --workers, --address, --gpus-per-cell and --dry-run apply to --grid runs")
+    if seeds is not None and seeds < 1:
         raise typer.BadParameter("--seeds must be at least 1")
     config = RunConfig(
-        defense=defense, attack=attack, victim=victim, data=data,
-        options=parse_assignments(option or []),
-        attack_options={"norm": norm.value if norm else None, "eps": eps, "steps": steps, "eot": eot},
-        n=n, seeds=list(range(seeds)), subset_seed=subset_seed, batch_size=batch_size, device=device,
-        results=results, progress=progress,
+        defense=defense or "none", attack=attack or "pgd", victim=victim or "resnext29", data=data or "synth-digits",
+        options=options,
+        attack_options={"norm": norm.value if norm else None, "eps": eps, "steps": steps, "eot": eot,
+                        "surrogate": surrogate},
+        n=100 if n is None else n, seeds=list(range(5 if seeds is None else seeds)),
+        subset_seed=subset_seed or 0, batch_size=100 if batch_size is None else batch_size,
+        draws=10 if draws is None else draws, vote=vote, device=device or "auto", results=results,
+        progress=progress, score_at=parse_steps(score_at),
     )
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     cells = run(config, log=tqdm.write)
     stats = summarize(cells)
     spec = cells[0].record["spec"]
-    typer.echo(f"{cells[0].record['labels']['defense']} × {cells[0].record['labels']['attack']}: "
-               f"{len(cells)} seed(s), protocol {spec['protocol']}, gradient {spec['gradient_mode']}, "
-               f"n={spec['data']['subset']['n']}  (mean ± std over seeds, %)")
-    for key, name in (("clean_acc_victim", "clean (victim)"), ("clean_acc", "clean (defended)"),
-                      ("robust_acc", "robust")):
+    record = cells[0].record
+    typer.echo(f"{record['labels']['defense']} × {record['labels']['attack']}: {len(cells)} seed(s), "
+               f"gradient {spec['gradient_mode']}, n={spec['data']['subset']['n']}, "
+               f"{record['queries']['per_clip']:g} queries/clip  (mean ± std over seeds, %)")
+    rows = [("clean_acc_victim", "clean (victim)"), ("clean_acc", "clean (defended)")]
+    rows += [(name, f"robust {name}") for name in sorted(record["protocols"], key=protocol_order)]
+    rows += [(f"@{c['step']}", f"robust {c['label']}") for c in record.get("checkpoints", [])]
+    width = max(22, *(len(name) + 2 for _, name in rows))
+    for key, name in rows:
         mean, std = stats[key]
-        typer.echo(f"  {name:<17}{mean:7.2f} ± {std:.2f}")
+        note = f"   ({ANY_ITER_NOTE})" if key == ANY_ITER else ""
+        typer.echo(f"  {name:<{width}}{mean:7.2f} ± {std:.2f}{note}")
     typer.echo(f"records: {config.results}/")

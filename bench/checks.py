@@ -1,0 +1,72 @@
+"""Sanity checks recorded with every cell (evaluation_practice §4.2): randomness, gradients, finiteness, SNR.
+
+The budget and range of every adversarial example are checked by ``attacks.base.check_budget``; these add
+what the result needs to be read honestly, and warnings when it should not be trusted as it stands.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from attacks.gradients import Autograd
+
+QUERY_ONLY = {"nes", "transfer", "query"}  # modes that never use the target's gradient
+PASSES = 3
+
+
+@torch.no_grad()
+def is_randomized(model: Callable[..., Tensor], x: Tensor, generator: torch.Generator, passes: int = PASSES) -> bool:
+    """Whether ``passes`` forward passes on the same input give different logits (AutoAttack's check_randomized)."""
+    first = model(x, generator=generator)
+    return any(not torch.allclose(first, model(x, generator=generator), rtol=1e-4, atol=1e-5, equal_nan=True)
+               for _ in range(passes - 1))
+
+
+def input_gradient(model: Callable[..., Tensor], x: Tensor, y: Tensor, generator: torch.Generator) -> dict[str, Any]:
+    """How many clips have an all-zero or a non-finite cross-entropy input gradient at the clean input."""
+    try:
+        grad, _ = Autograd()(model, x, y, generator)
+    except RuntimeError as exc:  # no graph at all: the defense cut the gradient
+        return {"checked": len(x), "zero": len(x), "non_finite": 0, "error": " ".join(str(exc).split())[:160]}
+    flat = grad.flatten(1)
+    finite = torch.isfinite(flat).all(1)
+    return {"checked": len(x), "zero": int((finite & (flat == 0).all(1)).sum()), "non_finite": int((~finite).sum())}
+
+
+def snr_db(x: Tensor, x_adv: Tensor) -> Tensor:
+    """Per-clip signal-to-perturbation ratio 10·log10(‖x‖² / ‖δ‖²) in dB (float64; +inf when δ = 0)."""
+    x64 = x.detach().double().flatten(1).cpu()
+    delta = x_adv.detach().double().flatten(1).cpu() - x64
+    return 10 * torch.log10(x64.pow(2).sum(1) / delta.pow(2).sum(1))
+
+
+def snr_summary(snr: Tensor) -> dict[str, Any]:
+    finite = snr[torch.isfinite(snr)]
+    return {"mean": round(finite.mean().item(), 3) if len(finite) else None,
+            "min": round(finite.min().item(), 3) if len(finite) else None,
+            "unperturbed": int((snr == math.inf).sum())}
+
+
+def warnings(checks: dict[str, Any], declared_stochastic: bool, eot: int, mode: str) -> list[str]:
+    """One line per problem a reader of the cell must know about."""
+    out = []
+    if checks["randomized"] and eot == 1 and mode not in QUERY_ONLY:
+        out.append(f"the defense is randomized ({PASSES} forward passes differ) while the attack uses EOT = 1: "
+                   "each gradient follows one random draw; use --eot (e.g. 20)")
+    if checks["randomized"] and not declared_stochastic:
+        out.append("the defense declares itself deterministic but its forward passes differ")
+    gradient = checks["input_gradient"]
+    if gradient["zero"]:
+        out.append(f"the input gradient is zero at the start for {gradient['zero']} of {gradient['checked']} clips "
+                   "(masked or cut gradients): gradient attacks cannot move them")
+    if gradient["non_finite"]:
+        out.append(f"the input gradient is NaN/Inf at the start for {gradient['non_finite']} of "
+                   f"{gradient['checked']} clips")
+    if checks["non_finite_logits"]:
+        out.append(f"the defended model gave non-finite logits on {checks['non_finite_logits']} adversarial clips")
+    return out

@@ -1,0 +1,217 @@
+"""The paper's artefacts from records: each grid's cells matched to records, laid out as the paper's tables.
+
+A grid says which cells an artefact needs (``bench.grid.expand``) and what each cell's record must hold
+(``expected_spec``); the report finds those records among whatever is on disk, without running or loading
+anything. A cell never run is shown as missing; a cell run under fewer seeds than the profile asks says
+so. When several records fit one cell (an older run with other weights, say), the newest is used and the
+report says how many were passed over.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.evaluate import HEADLINE
+from bench.grid import Grid, expand
+from bench.grid_match import expected_spec, spec_matches
+from bench.paper import NOTES, PAPER_PROTOCOL, SOURCE, paper_value
+from bench.protocols import ANY_ITER, ANY_ITER_NOTE
+from bench.report_format import MISSING, fmt_cell, fmt_paper, latex_table, markdown_table, mean_std
+
+CLEAN = "clean"  # the pseudo-protocol of clean-accuracy columns: the same in every protocol's table
+PROTOCOLS = (HEADLINE, ANY_ITER)
+
+
+@dataclass
+class Value:
+    row: str
+    column: str
+    protocol: str
+    seed: int
+    value: float
+    n: int
+    defense: str  # the record's labels, for the notes
+    attack: str
+
+
+@dataclass
+class Artefact:
+    grid: Grid
+    profile: str
+    seeds: int  # seeds the profile asks for
+    values: list[Value] = field(default_factory=list)
+    cells: int = 0  # cells the grid asks for under this profile
+    found: int = 0  # of which a record was found
+    passed_over: int = 0  # older records that fit a cell already filled
+    seconds: float = 0.0  # the found cells' own run time (sum of their records' seconds.total)
+    problems: list[str] = field(default_factory=list)
+
+    def get(self, row: str, column: str, protocol: str) -> list[Value]:
+        wanted = (CLEAN,) if self.is_clean(column) else (protocol,)
+        return [v for v in self.values if v.row == row and v.column == column and v.protocol in wanted]
+
+    def is_clean(self, column: str) -> bool:
+        return any(v.column == column and v.protocol == CLEAN for v in self.values) or column.startswith("Clean")
+
+    def rows(self) -> list[str]:
+        extra = sorted({v.row for v in self.values} - set(self.grid.rows))
+        return [*self.grid.rows, *extra]
+
+    def columns(self) -> list[str]:
+        extra = sorted({v.column for v in self.values} - set(self.grid.columns))
+        return [*self.grid.columns, *extra]
+
+
+def _index(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    index: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        s = r["spec"]
+        index[(s["defense"]["name"], s["attack"]["name"], s["victim"]["name"], s["seed"])].append(r)
+    return index
+
+
+def _at(record: dict[str, Any], step: int) -> tuple[dict[str, float], str] | None:
+    """The protocols and the attack label of the record's attack stopped at ``step`` (None: not scored)."""
+    if step == int(record["spec"]["attack"]["params"].get("steps") or 0):
+        return record["protocols"], record["labels"]["attack"]
+    for c in record.get("checkpoints", []):
+        if c["step"] == step:
+            return c["protocols"], c["label"]
+    return None
+
+
+def collect(grid: Grid, profile: str, records: list[dict[str, Any]]) -> Artefact:
+    """The values ``grid``'s ``profile`` needs, from ``records``."""
+    runs = expand(grid, profile, Path("."))
+    art = Artefact(grid, profile, len(runs[0].config.seeds) if runs else 0)
+    index = _index(records)
+    seen: set[tuple[str, str, str, int]] = set()
+    for run in runs:
+        c = run.config
+        for seed in c.seeds:
+            art.cells += 1
+            try:
+                expected = expected_spec(c, seed)
+            except BenchError as exc:
+                art.problems.append(f"run {run.index}: {exc}")
+                continue
+            fits = [r for r in index.get((c.defense, c.attack, c.victim, seed), [])
+                    if spec_matches(r["spec"], expected)]
+            if not fits:
+                continue
+            art.found += 1
+            art.passed_over += len(fits) - 1
+            record = max(fits, key=lambda r: (r.get("created", ""), r["cell_id"]))  # the newest
+            art.seconds += float(record.get("seconds", {}).get("total", 0.0))
+            if run.row is None:
+                continue
+            n, defense = record["n"], record["labels"]["defense"]
+            entries = []
+            for step, column in run.columns.items():
+                scored = _at(record, step)
+                if scored is not None:
+                    entries += [(column, p, scored[0][p], scored[1]) for p in PROTOCOLS if p in scored[0]]
+            if run.clean_column:
+                entries.append((run.clean_column, CLEAN, record["clean_acc"], "clean, defended"))
+            if run.bare_column:
+                entries.append((run.bare_column, CLEAN, record["clean_acc_victim"], "clean, bare victim"))
+            for column, protocol, value, attack in entries:
+                key = (run.row, column, protocol, seed)
+                if key not in seen:  # a later run filling the same cell (its clean accuracy) is the same value
+                    seen.add(key)
+                    art.values.append(Value(run.row, column, protocol, seed, value, n, defense, attack))
+    return art
+
+
+def table_rows(art: Artefact, protocol: str, with_paper: bool) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the artefact's table under ``protocol``; each cell ``mean ± std [paper]``."""
+    header = [art.grid.extra.get("row_header", "Defense"), *art.columns()]
+    rows = []
+    for row in art.rows():
+        cells = [row]
+        for column in art.columns():
+            text = fmt_cell([v.value for v in art.get(row, column, protocol)], art.seeds)
+            paper = paper_value(art.grid.paper, row, column) if with_paper else None
+            cells.append(text if paper is None else f"{text} [{fmt_paper(paper)}]")
+        rows.append(cells)
+    return header, rows
+
+
+def caption(art: Artefact, protocol: str) -> str:
+    note = f" ({ANY_ITER_NOTE})" if protocol == ANY_ITER else ""
+    paper = f"; [paper] = {SOURCE}, its metric {PAPER_PROTOCOL}" if art.grid.paper in _PAPER_TABLES else ""
+    return (f"{art.grid.title}. {art.grid.caption} Cells: accuracy (%), mean ± sample std over seeds, "
+            f"profile {art.profile}, robust accuracy under protocol {protocol}{note}{paper}.")
+
+
+_PAPER_TABLES = ("table1", "table2", "table3")
+
+
+def notes(art: Artefact) -> list[str]:
+    """What ran in each column and row (the records' labels), sample sizes, and problems."""
+    lines = [f"- {art.found} of {art.cells} cells found ({art.profile} profile, {art.seeds} seeds each)"
+             + (f"; {art.passed_over} older records fitting a found cell were passed over" if art.passed_over else "")]
+    sizes = sorted({v.n for v in art.values})
+    if sizes:
+        lines.append(f"- clips per cell: {', '.join(map(str, sizes))}")
+    for column in art.columns():
+        attacks = sorted({v.attack for v in art.values if v.column == column})
+        if attacks:
+            lines.append(f"- column {column}: {'; '.join(attacks)}")
+    for row in art.rows():
+        defenses = sorted({v.defense for v in art.values if v.row == row})
+        if defenses:
+            lines.append(f"- row {row}: {'; '.join(defenses)}")
+    if art.grid.paper in NOTES:
+        lines.append(f"- {NOTES[art.grid.paper]}")
+    lines += [f"- problem: {p}" for p in art.problems]
+    return lines
+
+
+def render(art: Artefact, stem: str) -> dict[str, str]:
+    """``{file name: text}`` for the artefact's Markdown, CSV and LaTeX files."""
+    with_paper = art.grid.paper in _PAPER_TABLES
+    md = [f"# {art.grid.title} — profile {art.profile}", ""]
+    tex = []
+    for protocol in PROTOCOLS:
+        header, rows = table_rows(art, protocol, with_paper)
+        md += [f"**{caption(art, protocol)}**", "", markdown_table(header, rows), ""]
+        tex.append(latex_table(caption(art, protocol), header, rows, f"tab:{stem}-{protocol.replace('@', '')}"))
+    md += ["## Cells", "", *notes(art), ""]
+    if art.grid.layout != "table":
+        md.insert(2, f"![{art.grid.title}]({stem}.png)\n")
+    csv = ["artefact,profile,protocol,row,column,mean,std,seeds,seeds_expected,paper"]
+    for protocol in PROTOCOLS:
+        for row in art.rows():
+            for column in art.columns():
+                values = [v.value for v in art.get(row, column, protocol)]
+                mean, std = mean_std(values) if values else (float("nan"), float("nan"))
+                paper = paper_value(art.grid.paper, row, column) if with_paper else None
+                cells = [art.grid.name, art.profile, protocol, row, column,
+                         "" if not values else f"{mean:.4f}", "" if not values else f"{std:.4f}",
+                         str(len(values)), str(art.seeds), fmt_paper(paper)]
+                csv.append(",".join(_csv(c) for c in cells))
+    return {f"{stem}.md": "\n".join(md), f"{stem}.csv": "\n".join(csv) + "\n", f"{stem}.tex": "\n".join(tex)}
+
+
+def _csv(text: str) -> str:
+    return f'"{text}"' if any(ch in text for ch in ',"\n') else text
+
+
+def series(art: Artefact, protocol: str = HEADLINE) -> dict[str, list[tuple[str, float, float] | None]]:
+    """Per row, per column: (column, mean, std) over seeds, or None where missing (for figures)."""
+    out = {}
+    for row in art.rows():
+        points = []
+        for column in art.columns():
+            values = [v.value for v in art.get(row, column, protocol)]
+            points.append((column, *mean_std(values)) if values else None)
+        out[row] = points
+    return out
+
+
+__all__ = ["Artefact", "MISSING", "collect", "render", "series", "table_rows"]

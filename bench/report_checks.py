@@ -1,0 +1,219 @@
+"""The report's sanity checks (evaluation_practice §4.2) and the paper's findings (a)–(d), from records only.
+
+Each check is ``pass``, ``warn`` or ``n/a`` (no record it applies to) with one line of evidence. Where two
+accuracies are compared, "within noise" means within a two-sided 95% normal interval of the difference of
+two binomial proportions over ``n`` clips × seeds each; the variance is floored at 1/n so that 0% and 100%
+still get a one-clip slack.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from bench.checks import QUERY_ONLY
+from bench.evaluate import HEADLINE
+from bench.perf import DIFFUSION, perf_lookup
+from bench.report_artefacts import Artefact
+from bench.report_format import mean_std
+
+DEFAULT_EPS = {"linf": 0.002, "l2": 0.253}
+LARGE = 10  # a "large" budget is at least LARGE × the paper's
+NOT_ENOUGH = "not enough records"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # pass | warn | n/a
+    detail: str
+
+
+def noise(p1: float, p2: float, n: int) -> float:
+    """Percentage points two accuracies over ``n`` draws each may differ by chance (95%)."""
+    p = (p1 + p2) / 200
+    return 196 * math.sqrt(2 * max(p * (1 - p), 1 / n) / n)
+
+
+def _without(spec: dict[str, Any], top: tuple[str, ...], attack: tuple[str, ...]) -> str:
+    s = {k: v for k, v in spec.items() if k not in top}
+    s["attack"] = {**s["attack"], "params": {k: v for k, v in s["attack"]["params"].items() if k not in attack}}
+    return json.dumps(s, sort_keys=True)
+
+
+def _trajectory(r: dict[str, Any]) -> list[tuple[int, float]]:
+    points = [(c["step"], c["protocols"][HEADLINE]) for c in r.get("checkpoints", [])]
+    return sorted(points + [(int(r["spec"].get("steps") or 0), r["protocols"][HEADLINE])])
+
+
+def _monotone(records: list[dict[str, Any]], axis: str) -> Check:
+    """Robust accuracy non-increasing in ``axis`` (eps or steps) over records equal in everything else."""
+    groups: dict[str, dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    drop = ("seed", "eps") if axis == "eps" else ("seed", "steps", "score_at")
+    drop_attack = ("eps", "step_size") if axis == "eps" else ("steps",)
+    for r in records:
+        if r["spec"].get(axis) is not None:
+            groups[_without(r["spec"], drop, drop_attack)][float(r["spec"][axis])].append(r)
+    series: list[list[tuple[float, float, int]]] = []
+    for by_value in groups.values():
+        points = []
+        for value, rs in sorted(by_value.items()):
+            points.append((value, mean_std([x["protocols"][HEADLINE] for x in rs])[0], sum(x["n"] for x in rs)))
+        if len(points) > 1:
+            series.append(points)
+    if axis == "steps":  # and inside each trajectory scored at several steps
+        series += [[(float(k), v, r["n"]) for k, v in _trajectory(r)] for r in records if r.get("checkpoints")]
+    bad = [f"{a[1]:.1f}→{b[1]:.1f} at {axis} {a[0]:g}→{b[0]:g}" for s in series for a, b in zip(s, s[1:], strict=False)
+           if b[1] > a[1] + noise(a[1], b[1], min(a[2], b[2]))]
+    name = f"robust accuracy non-increasing in {'ε' if axis == 'eps' else 'steps'} (within binomial noise)"
+    if not series:
+        return Check(name, "n/a", f"no records differing only in {axis}")
+    if bad:
+        return Check(name, "warn", f"{len(bad)} increase(s) beyond noise in {len(series)} series: {'; '.join(bad[:3])}")
+    return Check(name, "pass", f"{len(series)} series, none increases beyond noise")
+
+
+def _at_step(r: dict[str, Any], step: int) -> float | None:
+    return dict(_trajectory(r)).get(step)
+
+
+def sanity_checks(records: list[dict[str, Any]]) -> list[Check]:
+    """The §4.2 checks the issue lists, over every record."""
+    if not records:
+        return [Check("records", "n/a", "no records")]
+    checks = []
+    broken = [r for r in records for b in [r["budget"], *(c.get("budget", {}) for c in r.get("checkpoints", []))]
+              if b.get("violations", 0) or b.get("out_of_range", 0) or b.get("non_finite", 0)]
+    checks.append(Check("perturbation budget respected everywhere", "warn" if broken else "pass",
+                        f"{len(broken)} of {len(records)} records break their ε-ball or range" if broken else
+                        f"all {len(records)} records (and their scored iterates) within ε and [-1, 1]"))
+    checks += [_monotone(records, "eps"), _monotone(records, "steps")]
+
+    control: dict[str, list[float]] = defaultdict(list)
+    for r in records:
+        s = r["spec"]
+        if s["defense"]["name"] == "none" and s["attack"]["name"] == "pgd" and s.get("eot", 1) == 1 and \
+                s.get("eps") == DEFAULT_EPS.get(s.get("norm")) and _at_step(r, 10) is not None:
+            control[f"{s['victim']['name']} {s['norm']}"].append(_at_step(r, 10))
+    name = "undefended control ≤ 2% under PGD-10"
+    high = {k: mean_std(v)[0] for k, v in control.items() if mean_std(v)[0] > 2}
+    checks.append(Check(name, "n/a" if not control else "warn" if high else "pass",
+                        "no undefended PGD-10 record at the paper's ε" if not control else
+                        "; ".join(f"{k}: {v:.1f}" for k, v in sorted(high.items())) if high else
+                        f"{len(control)} victim/norm pair(s), every mean ≤ 2"))
+
+    large: dict[str, list[float]] = defaultdict(list)
+    for r in records:
+        s = r["spec"]
+        if s["attack"]["name"] == "pgd" and s.get("eps") and s["eps"] >= LARGE * DEFAULT_EPS.get(s.get("norm"), 1e9):
+            large[s["defense"]["name"]].append(r["protocols"][HEADLINE])
+    name = f"large-ε PGD (≥ {LARGE}× the paper's ε) drives every defense to ≤ 10%"
+    defenses = sorted({r["spec"]["defense"]["name"] for r in records})
+    high = {d: mean_std(v)[0] for d, v in large.items() if mean_std(v)[0] > 10}
+    absent = [d for d in defenses if d not in large]
+    detail = "; ".join([*(f"{d}: {v:.1f}" for d, v in sorted(high.items())),
+                        *([f"no large-ε run for {', '.join(absent)}"] if absent else [])])
+    checks.append(Check(name, "n/a" if not large else "warn" if detail else "pass",
+                        "no large-ε PGD record" if not large else detail or f"{len(large)} defense(s), all ≤ 10"))
+    checks.append(_white_vs_black(records))
+
+    randomized = sorted({r["spec"]["defense"]["name"] for r in records if r["checks"].get("randomized")})
+    with_eot = {r["spec"]["defense"]["name"] for r in records if (r["spec"].get("eot") or 1) > 1}
+    lacking = [d for d in randomized if d not in with_eot]
+    checks.append(Check("randomized defenses attacked with EOT", "n/a" if not randomized else
+                        "warn" if lacking else "pass",
+                        "no randomized defense" if not randomized else
+                        f"no EOT attack on {', '.join(lacking)}" if lacking else
+                        f"{', '.join(randomized)}: each has an EOT > 1 record"))
+    both = all(isinstance(r.get("clean_acc_victim"), (int, float)) and isinstance(r.get("clean_acc"), (int, float))
+               for r in records)
+    checks.append(Check("clean accuracy reported bare and defended", "pass" if both else "warn",
+                        f"every record holds both ({len(records)})" if both else "some records lack one"))
+    return checks
+
+
+def _white_vs_black(records: list[dict[str, Any]]) -> Check:
+    """Per example: a black-box or transfer attack must not break a clip every white-box attack of the same
+    (defense, victim, subset, seed, norm, ε) leaves correct. A deterministic defense may not show it once;
+    a randomized one on at most 10% of the clips (one fresh draw each)."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        s = r["spec"]
+        key = json.dumps([s["defense"], s["victim"], s["data"], s["seed"], s.get("norm"), s.get("eps")], sort_keys=True)
+        groups[key].append(r)
+    name = "white-box ≤ black-box/transfer, per example"
+    compared, bad = 0, []
+    for rs in groups.values():
+        white = [r for r in rs if r["spec"]["gradient_mode"] not in QUERY_ONLY]
+        black = [r for r in rs if r["spec"]["gradient_mode"] in QUERY_ONLY]
+        if not white or not black:
+            continue
+        survived = [all(flags) for flags in zip(*(r["per_sample"]["robust"] for r in white), strict=False)]
+        for b in black:
+            compared += 1
+            beats = sum(1 for ok, flag in zip(survived, b["per_sample"]["robust"], strict=False) if ok and not flag)
+            limit = 0.1 * len(survived) if b["checks"].get("randomized") else 0
+            if beats > limit:
+                bad.append(f"{b['labels']['attack']} on {b['labels']['defense']} seed {b['spec']['seed']}: "
+                           f"{beats}/{len(survived)} clips")
+    if not compared:
+        return Check(name, "n/a", "no black-box/transfer record beside a white-box one on the same cell")
+    return Check(name, "warn" if bad else "pass",
+                 "; ".join(bad[:3]) if bad else f"{compared} black-box/transfer record(s), none beats white-box")
+
+
+def _mean(art: Artefact | None, row: str, column: str) -> tuple[float, int] | None:
+    """Mean headline robust accuracy of one artefact cell and its clips × seeds; None unless every seed the
+    profile asks for has a record (a finding read from part of a cell would say more than it knows)."""
+    if art is None:
+        return None
+    values = art.get(row, column, HEADLINE)
+    if not values or len(values) < art.seeds:
+        return None
+    return mean_std([v.value for v in values])[0], sum(v.n for v in values)
+
+
+def _shown(holds: bool) -> str:
+    return "shown" if holds else "not shown"
+
+
+def findings(arts: dict[str, Artefact], perf: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The paper's findings (a)–(d), each with a verdict line."""
+    out = []
+    fig2a = arts.get("fig2a")
+    last = fig2a.columns()[-1] if fig2a else ""
+    exact, adjoint = _mean(fig2a, "AudioPure (exact)", last), _mean(fig2a, "AudioPure (adjoint)", last)
+    out.append(("(a) AudioPure: robust accuracy under exact gradients below the adjoint's (Fig. 2(a), PGD-10)",
+                NOT_ENOUGH if not (exact and adjoint) else
+                f"{_shown(exact[0] < adjoint[0])}: exact {exact[0]:.1f} vs adjoint {adjoint[0]:.1f}"))
+    fig2b = arts.get("fig2b")
+    last = fig2b.columns()[-1] if fig2b else ""
+    noise_, rev, both = (_mean(fig2b, r, last) for r in ("DiffNoise", "DiffRev", "DDPM"))
+    if not (noise_ and rev and both):
+        verdict = NOT_ENOUGH
+    else:
+        close = abs(noise_[0] - both[0]) <= noise(noise_[0], both[0], min(noise_[1], both[1]))
+        lower = rev[0] < min(noise_[0], both[0])
+        verdict = (f"{_shown(close and lower)}: DiffNoise {noise_[0]:.1f}, DDPM {both[0]:.1f} "
+                   f"({'within' if close else 'beyond'} noise), "
+                   f"DiffRev {rev[0]:.1f} ({'lower' if lower else 'not lower'})")
+    out.append(("(b) forward noise dominates: DiffNoise ≈ DDPM, DiffRev lower (Fig. 2(b), PGD-10)", verdict))
+    table1 = arts.get("table1")
+    dual, diffnoise = _mean(table1, "DualPure", "L∞ PGD-100"), _mean(table1, "DiffNoise", "L∞ PGD-100")
+    out.append(("(c) DualPure ≥ DiffNoise at L∞ PGD-100 (Table 1)", NOT_ENOUGH if not (dual and diffnoise) else
+                f"{_shown(dual[0] >= diffnoise[0])}: DualPure {dual[0]:.1f} vs DiffNoise {diffnoise[0]:.1f}"))
+    lookup = perf_lookup(perf)
+    verdicts = []
+    for device in sorted({d for _, d, b in lookup if b == 1}):
+        times = {name: lookup[(name, device, 1)]["seconds_per_clip"]["mean"] for name in DIFFUSION
+                 if (name, device, 1) in lookup}
+        if len(times) == len(DIFFUSION):
+            fastest = min(times, key=times.get)
+            verdicts.append(f"{_shown(fastest == 'dualpure')} on {device}: DualPure "
+                            f"{times['dualpure']:.4f} s/clip, fastest {fastest} {times[fastest]:.4f}")
+    out.append(("(d) DualPure the fastest diffusion defense (Table 4, batch 1)",
+                "; ".join(verdicts) if verdicts else NOT_ENOUGH))
+    return out

@@ -1,0 +1,188 @@
+"""Training the diffusion defenses' ε-networks: DiffWave on waveforms, the mel U-Net on standardised mels.
+
+The DDPM objective (Ho et al. 2020, Eq. 14): t uniform on 1..T, x_t = q_sample(x0, t, z), MSE between z
+and ε_θ(x_t, t − 1), with the one shared schedule. Adam; an exponential moving average of the weights is
+what gets saved (as improved-diffusion does). A resumable checkpoint (model, EMA, optimiser, step, RNG
+state) is written every ``save_every`` steps; ``resume`` continues from it to the same final weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from bench.checkpoints import save_weights
+from bench.environment import code_version, resolve_device
+from bench.errors import CheckpointError
+from bench.frontend import Wave2Mel
+from bench.io import atomic_write_bytes
+from bench.registry import REGISTRY
+from bench.seeding import derive_seed, make_generator
+from defenses.diffusion.mel import standardize
+from defenses.diffusion.schedule import NoiseSchedule
+
+DOMAIN = {"diffwave": "wave", "meldiff": "mel"}
+
+
+@dataclass
+class DenoiserTraining:
+    name: str = "diffwave"  # denoiser plugin: diffwave (wave) or meldiff (mel)
+    config: str = "slim"
+    data: str = "synth-digits"
+    data_options: dict[str, Any] = field(default_factory=dict)
+    steps: int = 20000
+    batch_size: int = 16
+    lr: float = 2e-4
+    ema: float = 0.999
+    crop: int = 16000  # waveform samples per training example (DiffWave is fully convolutional)
+    seed: int = 0
+    save_every: int = 1000
+    resume: bool = True
+    out: Path = Path("weights")
+    device: str = "auto"
+    progress: bool = True
+    command: str = ""
+
+
+def _examples(cfg: DenoiserTraining, waves: Tensor, device: torch.device) -> Tensor:
+    """The training set in the network's domain: waveforms (N, 1, T) or standardised mels (N, 1, 32, 32)."""
+    if DOMAIN[cfg.name] == "wave":
+        return waves
+    frontend = Wave2Mel().to(device)
+    with torch.no_grad():
+        return torch.cat([standardize(frontend(waves[i : i + 256].to(device))).cpu()
+                          for i in range(0, len(waves), 256)])
+
+
+def _batch(cfg: DenoiserTraining, examples: Tensor, generator: torch.Generator) -> Tensor:
+    idx = torch.randint(len(examples), (cfg.batch_size,), generator=generator)
+    x0 = examples[idx]
+    if DOMAIN[cfg.name] == "wave" and cfg.crop < x0.shape[-1]:
+        start = torch.randint(x0.shape[-1] - cfg.crop + 1, (cfg.batch_size, 1, 1), generator=generator)
+        x0 = torch.gather(x0, 2, start + torch.arange(cfg.crop).view(1, 1, -1))
+    return x0
+
+
+def diffusion_loss(net: nn.Module, schedule: NoiseSchedule, x0: Tensor, generator: torch.Generator) -> Tensor:
+    """ε-prediction MSE at uniformly drawn steps, one step per example."""
+    t = torch.randint(1, schedule.steps + 1, (x0.shape[0],), generator=generator)
+    noise = torch.randn(x0.shape, generator=generator)
+    ab = schedule.alphas_cumprod[t - 1].to(x0.dtype).view(-1, *([1] * (x0.ndim - 1)))
+    x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+    device = next(net.parameters()).device
+    return F.mse_loss(net(x_t.to(device), (t - 1).to(device)), noise.to(device))
+
+
+@torch.no_grad()
+def denoising_error(net: nn.Module, schedule: NoiseSchedule, x0: Tensor, steps: tuple[int, ...], seed: int,
+                    device: torch.device) -> dict[str, float]:
+    """RMS error of the one-shot x̂0 against x0 at small steps, relative to the added noise's RMS (< 1: the
+    network removes noise). The figure the purifiers depend on, reported in the card."""
+    out = {}
+    for t in steps:
+        g = make_generator(seed, "denoiser-eval", t)
+        noise = torch.randn(x0.shape, generator=g)
+        x_t = schedule.q_sample(x0, t, noise)
+        eps = torch.cat([net(x_t[i : i + 64].to(device), torch.full((len(x_t[i : i + 64]),), t - 1, device=device)).cpu()
+                         for i in range(0, len(x_t), 64)])
+        x0_hat = schedule.predict_x0(x_t, t, eps)
+        out[str(t)] = round(float((x0_hat - x0).pow(2).mean().sqrt() / (x_t - x0).pow(2).mean().sqrt()), 4)
+    return out
+
+
+def _checkpoint_path(cfg: DenoiserTraining) -> Path:
+    return Path(cfg.out) / f"{cfg.name}-{cfg.config}.ckpt.pt"
+
+
+def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) -> Path:
+    if cfg.name not in DOMAIN:
+        raise CheckpointError(f"no trainer for denoiser {cfg.name!r}; valid: {', '.join(DOMAIN)}")
+    device = resolve_device(cfg.device)
+    dataset, data_params = REGISTRY.create("dataset", cfg.data, cfg.data_options)
+    dataset.prepare(progress=cfg.progress)
+    train, valid = dataset.load("train"), dataset.load("valid")
+    examples = _examples(cfg, train.waves, device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(cfg.seed, "denoiser-init", cfg.name))
+        net = REGISTRY.get("denoiser", cfg.name).factory(config=cfg.config).to(device)
+    ema = copy.deepcopy(net).requires_grad_(False)
+    schedule = NoiseSchedule.linear()
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    generator = make_generator(cfg.seed, "denoiser-train", cfg.name)
+    step, seconds, losses = 0, 0.0, []
+    ckpt = _checkpoint_path(cfg)
+    if cfg.resume and ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        net.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        step, seconds, losses = int(state["step"]), float(state["seconds"]), state["losses"].tolist()
+        log(f"resumed from {ckpt} at step {step}")
+    net.train()
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.name}", disable=not cfg.progress)
+    started = time.perf_counter() - seconds
+    while step < cfg.steps:
+        loss = diffusion_loss(net, schedule, _batch(cfg, examples, generator), generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), net.parameters(), strict=True):
+                e.lerp_(p, 1.0 - cfg.ema)
+        losses.append(loss.item())
+        step += 1
+        bar.update()
+        if step % 100 == 0:
+            bar.set_postfix(loss=f"{sum(losses[-100:]) / 100:.4f}")
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            _save_checkpoint(ckpt, net, ema, optimizer, generator, step, time.perf_counter() - started, losses)
+    bar.close()
+    seconds = time.perf_counter() - started
+    ema.eval()
+    held_out = _examples(cfg, valid.waves, device)
+    if DOMAIN[cfg.name] == "wave" and cfg.crop < held_out.shape[-1]:  # the middle, at the training length
+        start = (held_out.shape[-1] - cfg.crop) // 2
+        held_out = held_out[..., start : start + cfg.crop]
+    error = denoising_error(ema, schedule, held_out, (1, 2, 3, 10), cfg.seed, device)
+    log(f"{cfg.name} {cfg.config}: {step} steps, final loss {sum(losses[-500:]) / max(1, len(losses[-500:])):.4f}, "
+        f"one-shot x0 error / noise (valid, t=1,2,3,10): {error}  ({seconds:.0f} s)")
+    card = {
+        "kind": "denoiser", "name": cfg.name, "config": cfg.config, "domain": DOMAIN[cfg.name],
+        "n_params": sum(p.numel() for p in net.parameters()),
+        "schedule": {"steps": schedule.steps, "beta_start": float(schedule.betas[0]),
+                     "beta_end": float(schedule.betas[-1])},
+        "dataset": {"name": cfg.data, "params": dataset.spec_params(data_params), "train_hash": train.content_hash(),
+                    "valid_hash": valid.content_hash(), "sizes": {"train": len(train), "valid": len(valid)}},
+        "training": {"steps": step, "batch_size": cfg.batch_size, "lr": cfg.lr, "ema": cfg.ema, "crop": cfg.crop,
+                     "seed": cfg.seed, "optimizer": "Adam", "loss_last_500": round(
+                         sum(losses[-500:]) / max(1, len(losses[-500:])), 5),
+                     "loss_curve": [round(sum(losses[i : i + 500]) / len(losses[i : i + 500]), 5)
+                                    for i in range(0, len(losses), 500)],
+                     "seconds": round(seconds, 1), "device": str(device), "threads": torch.get_num_threads()},
+        "valid_x0_error_over_noise": error,
+        "command": cfg.command, "code": code_version(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return save_weights(ema, Path(cfg.out) / f"{cfg.name}-{cfg.config}.safetensors", card)
+
+
+def _save_checkpoint(path: Path, net: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer,
+                     generator: torch.Generator, step: int, seconds: float, losses: list[float]) -> None:
+    buffer = io.BytesIO()
+    torch.save({"model": net.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(), "step": step, "seconds": seconds,
+                "losses": torch.tensor(losses, dtype=torch.float32)}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+

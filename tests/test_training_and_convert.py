@@ -1,0 +1,110 @@
+"""Training the ε-networks (resumable, carded) and importing published checkpoints (tensors, pickled modules)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from bench.cli import app
+from defenses.diffusion.denoisers import load_denoiser
+from defenses.diffusion.diffwave import diffwave
+from defenses.diffusion.mel_unet import mel_unet
+from tests.conftest import TINY_OPTIONS
+
+runner = CliRunner()
+
+
+def train(out: Path, name: str, steps: int, *extra: str):
+    return runner.invoke(app, ["train", name, "--steps", str(steps), "--save-every", "2", "--batch-size", "4",
+                               "--crop", "2000", "--out", str(out), "--no-progress", *TINY_OPTIONS, *extra])
+
+
+@pytest.mark.parametrize("name", ["meldiff", "diffwave"])
+def test_training_resumes_to_the_same_weights_and_writes_a_card(tmp_path: Path, tiny_synth, name: str):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert train(straight, name, 4).exit_code == 0
+    first = train(resumed, name, 2)
+    assert first.exit_code == 0, first.output
+    second = train(resumed, name, 4)
+    assert second.exit_code == 0 and "resumed" in second.output and "at step 2" in second.output
+    a, b = (load_file(str(d / f"{name}-slim.safetensors")) for d in (straight, resumed))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    card = json.loads((resumed / f"{name}-slim.json").read_text())
+    assert card["kind"] == "denoiser" and card["training"]["steps"] == 4
+    assert card["dataset"]["train_hash"] == tiny_synth.load("train").content_hash()
+    assert card["command"].startswith(f"bench train {name} --config slim") and "-o data.voices=2" in card["command"]
+    assert set(card["valid_x0_error_over_noise"]) == {"1", "2", "3", "10"}
+    net = load_denoiser(name, "slim", resumed / f"{name}-slim.safetensors")
+    assert net.sha256 == card["sha256"] and not net.net.training
+
+
+def test_published_diffwave_checkpoint_converts(tmp_path: Path):
+    """philsyn's layout: {"model_state_dict": ..., "optimizer_state_dict": ...} saved with torch.save."""
+    source = diffwave("slim")
+    with torch.no_grad():
+        for p in source.parameters():
+            p.normal_(generator=torch.Generator().manual_seed(p.numel()))
+    optimizer = torch.optim.Adam(source.parameters())
+    path = tmp_path / "1000000.pkl"
+    torch.save({"model_state_dict": source.state_dict(), "optimizer_state_dict": optimizer.state_dict()}, path)
+    out = runner.invoke(app, ["convert", "denoiser", "diffwave", str(path), "--config", "slim", "--out",
+                              str(tmp_path / "w")])
+    assert out.exit_code == 0, out.output
+    loaded = load_denoiser("diffwave", "slim", tmp_path / "w" / "diffwave-slim.safetensors")
+    x, k = torch.randn(1, 1, 500), torch.tensor([3])
+    assert torch.equal(loaded.net(x, k), source.eval()(x, k))
+    assert loaded.card["converted_from"]["path"] == str(path)
+
+
+def test_published_unet_state_dict_converts_and_misfits_are_one_line(tmp_path: Path):
+    source = mel_unet("slim")
+    path = tmp_path / "diffspec.pt"
+    torch.save({f"module.{k}": v for k, v in source.state_dict().items()}, path)  # DataParallel-wrapped
+    ok = runner.invoke(app, ["convert", "denoiser", "meldiff", str(path), "--config", "slim", "--out", str(tmp_path)])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(app, ["convert", "denoiser", "meldiff", str(path), "--config", "paper", "--out",
+                              str(tmp_path)])
+    assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "does not fit" in bad.output
+
+
+def test_pickled_classifier_converts_only_with_trust_pickle(tmp_path: Path, monkeypatch):
+    """The released classifiers are whole pickled modules saved from the code's ``models`` package, possibly
+    inside DataParallel; their source is not needed to convert them (unknown classes become stubs)."""
+    import sys
+    import types
+
+    from victims.resnet import ResNet18
+
+    package = types.ModuleType("models")
+    released = types.ModuleType("models.resnet")
+    released.ResNet = type("ResNet", (ResNet18,), {"__module__": "models.resnet"})
+    package.resnet = released
+    monkeypatch.setitem(sys.modules, "models", package)
+    monkeypatch.setitem(sys.modules, "models.resnet", released)
+    model = released.ResNet(width=16)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(generator=torch.Generator().manual_seed(p.numel()))
+    path = tmp_path / "audio-vanilla-best-acc.pth"
+    torch.save(torch.nn.DataParallel(model), path)
+    monkeypatch.delitem(sys.modules, "models.resnet")  # the converting machine lacks the released code
+    monkeypatch.delitem(sys.modules, "models")
+
+    refused = runner.invoke(app, ["convert", "victim", "resnet18", str(path), "--config", "slim", "--out",
+                                  str(tmp_path)])
+    assert refused.exit_code == 2 and "--trust-pickle" in refused.output
+    assert not (tmp_path / "resnet18-slim.safetensors").exists()
+    ok = runner.invoke(app, ["convert", "victim", "resnet18", str(path), "--config", "slim", "--out",
+                             str(tmp_path), "--trust-pickle"])
+    assert ok.exit_code == 0, ok.output
+    assert "runs code" in ok.output
+    from bench.victim import load_victim
+
+    victim = load_victim("resnet18", {"weights": str(tmp_path / "resnet18-slim.safetensors")})
+    x = torch.randn(2, 1, 32, 32)
+    assert torch.equal(victim.classifier(x), model.eval()(x))
