@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,3 +73,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def kill_after_first_record(command: list[str], results: Path, env: dict[str, str] | None = None) -> dict[str, int]:
+    """Start ``command --results results`` in a subprocess, SIGKILL it once its first record exists (2 min at
+    most), and return the finished records' names and modification times, to check a rerun leaves them alone."""
+    proc = subprocess.Popen([*command, "--results", str(results)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(results.glob("*.json")):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +15,7 @@ from attacks.base import Attack
 from bench.cli import app
 from bench.results import iter_records
 from bench.victim import load_victim
-from tests.conftest import TINY_OPTIONS
+from tests.conftest import TINY_OPTIONS, kill_after_first_record
 
 runner = CliRunner()
 RUN = ["run", "--steps", "2", "--n", "10", "--seeds", "2", "--no-progress", *TINY_OPTIONS]
@@ -79,14 +75,7 @@ def test_killed_run_resumes_without_redoing_or_changing_cells(tmp_path: Path, ti
     args = [sys.executable, "-m", "bench", "run", "--steps", "4", "--n", "10", "--seeds", "4", "--no-progress",
             *TINY_OPTIONS]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*args, "--results", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "SCRBENCH_HOME": os.environ["SCRBENCH_HOME"]})
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(killed.glob("*.json"))) < 1:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finished = {p.name: p.stat().st_mtime_ns for p in killed.glob("*.json")}
+    finished = kill_after_first_record(args, killed)
     assert 1 <= len(finished) < 4, "the run should have been killed part-way"
     out = runner.invoke(app, [*args[3:], "--results", str(killed)])
     assert out.exit_code == 0, out.output

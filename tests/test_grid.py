@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +15,7 @@ from bench.grid import expand, grid_names, load_grid
 from bench.grid_match import expected_spec, spec_matches
 from bench.results import iter_records
 from bench.runner import Run
+from tests.conftest import kill_after_first_record
 
 runner = CliRunner()
 MEASURED = ("cell_id", "spec", "clean_acc_victim", "clean_acc", "robust_acc", "protocols", "per_sample",
@@ -168,14 +165,7 @@ def test_killed_grid_process_reruns_to_the_same_cells(tmp_path: Path, tiny_synth
     grid.write_text(TINY_GRID.replace("seeds = 2", "seeds = 4"))  # 8 cells: room to kill it part-way
     args = [sys.executable, "-m", "bench", "run", "--grid", str(grid), "--threads", "1", "--no-progress"]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*args, "--results", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(killed.glob("*.json"))) < 1:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finished = {p.name: p.stat().st_mtime_ns for p in killed.glob("*.json")}
+    finished = kill_after_first_record(args, killed, env={"OMP_NUM_THREADS": "1"})
     assert 1 <= len(finished) < 8, "the grid should have been killed part-way"
     resumed = run_grid(grid, killed)
     assert resumed.exit_code == 0, resumed.output
