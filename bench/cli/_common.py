@@ -1,4 +1,4 @@
-"""Shared CLI helpers: one-line errors instead of tracebacks."""
+"""Shared CLI helpers: one-line errors instead of tracebacks, comma-separated integer options."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from bench.errors import BenchError
+from bench.errors import BadParameter, BenchError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,3 +31,13 @@ def one_line_errors(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def int_list(text: str | None, flag: str, what: str, example: str) -> list[int]:
+    """``"10,30,50"`` → [10, 30, 50] (empty or None → []); anything else is one clear line naming ``flag``."""
+    if not text:
+        return []
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise BadParameter(f"{flag} {text!r}: give {what} separated by commas, e.g. {example}") from None

@@ -7,16 +7,9 @@ from typing import Annotated
 
 import typer
 
-from bench.cli._common import one_line_errors
+from bench.cli._common import int_list, one_line_errors
 from bench.errors import BadParameter
 from bench.perf import run_perf
-
-
-def _ints(text: str, flag: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise BadParameter(f"{flag} {text!r}: give whole numbers separated by commas, e.g. 1,16") from None
 
 
 @one_line_errors
@@ -36,5 +29,5 @@ def perf_command(
     names = [d.strip() for d in defenses.split(",") if d.strip()] if defenses else None
     if threads is not None and threads < 1:
         raise BadParameter("--threads must be at least 1")
-    records = run_perf(names, _ints(batch, "--batch"), repeats, device, out, threads, log=typer.echo)
+    records = run_perf(names, int_list(batch, "--batch", "whole numbers", "1,16"), repeats, device, out, threads, log=typer.echo)
     typer.echo(f"{len(records)} perf records in {out}/ (table4: bench report --perf {out})")

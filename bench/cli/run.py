@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from bench.cli._common import one_line_errors
+from bench.cli._common import int_list, one_line_errors
 from bench.errors import BadParameter
 from bench.params import parse_assignments
 from bench.protocols import ANY_ITER, ANY_ITER_NOTE, protocol_order
@@ -19,16 +19,6 @@ from bench.runner import RunConfig, run, summarize
 class NormChoice(str, Enum):
     linf = "linf"
     l2 = "l2"
-
-
-def parse_steps(text: str | None) -> list[int]:
-    """``"10,30,50"`` → [10, 30, 50]; one clear line for anything else."""
-    if not text:
-        return []
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise BadParameter(f"--score-at {text!r}: give step counts separated by commas, e.g. 10,30,50,70") from None
 
 
 @one_line_errors
@@ -102,7 +92,7 @@ def run_command(
         n=100 if n is None else n, seeds=list(range(5 if seeds is None else seeds)),
         subset_seed=subset_seed or 0, batch_size=100 if batch_size is None else batch_size,
         draws=10 if draws is None else draws, vote=vote, device=device or "auto", results=results,
-        progress=progress, score_at=parse_steps(score_at),
+        progress=progress, score_at=int_list(score_at, "--score-at", "step counts", "10,30,50,70"),
     )
     if threads:
         import torch
