@@ -86,18 +86,22 @@ def run_perf(defenses: Iterable[str] | None, batches: Iterable[int], repeats: in
     batches = sorted(set(batches))
     if not batches or batches[0] < 1 or repeats < 1:
         raise BadParameter("--batch and --repeats must be at least 1")
+    previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
-    devices = [resolve_device(d.strip()) for d in device.split(",") if d.strip()]  # e.g. "cpu,cuda": both
-    records = []
-    for dev in devices:
-        for name in names:
-            for batch in batches:
-                record = measure(name, batch, repeats, dev)
-                atomic_write_json(Path(out) / f"{name}-{dev.type}-b{batch}{SUFFIX}", record)
-                s = record["seconds_per_clip"]
-                log(f"{name:<14} {dev.type:<5} batch {batch:>3}: {s['mean']:.4f} ± {s['std']:.4f} s/clip")
-                records.append(record)
+    try:  # the thread count is process-wide: restore it, so a caller's later work runs as before
+        devices = [resolve_device(d.strip()) for d in device.split(",") if d.strip()]  # e.g. "cpu,cuda": both
+        records = []
+        for dev in devices:
+            for name in names:
+                for batch in batches:
+                    record = measure(name, batch, repeats, dev)
+                    atomic_write_json(Path(out) / f"{name}-{dev.type}-b{batch}{SUFFIX}", record)
+                    s = record["seconds_per_clip"]
+                    log(f"{name:<14} {dev.type:<5} batch {batch:>3}: {s['mean']:.4f} ± {s['std']:.4f} s/clip")
+                    records.append(record)
+    finally:
+        torch.set_num_threads(previous)
     return records
 
 
