@@ -74,9 +74,9 @@ def test_shipped_diffwave_keeps_ddpm_clean_accuracy(default_data: SynthDigits):
 def test_shipped_mel_unet_costs_little_clean_accuracy_beyond_dualpures_wave_noise(default_data: SynthDigits):
     """DualPure (t_w = 2) adds exactly DiffNoise's (t = 2) waveform noise under the same generator seed, so the
     paired difference is what the shipped slim mel U-Net step does to clean accuracy. A broken or mis-scaled
-    U-Net costs tens of points; a working one may cost a little (it adds t_s noise that it only partly
-    removes): at most 3 points."""
+    U-Net costs tens of points; one trained on clean mels only costs 1.6 (it has never seen a noise floor);
+    the shipped one, trained on noise-augmented clips too, at most 1 point."""
     test = default_data.load("test")
     _, diffnoise = _clean_accuracy("diffnoise", {"t": 2}, test)
     _, dualpure = _clean_accuracy("dualpure", {"t_w": 2}, test)
-    assert dualpure >= diffnoise - 0.03, (dualpure, diffnoise)
+    assert dualpure >= diffnoise - 0.01, (dualpure, diffnoise)

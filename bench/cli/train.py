@@ -85,6 +85,9 @@ def _denoiser_command(name: str, domain: str) -> None:
         ema: Annotated[float, typer.Option(help="EMA decay of the saved weights.")] = 0.999,
         crop: Annotated[int, typer.Option(help="Waveform samples per example (diffwave).")] = d["crop"],
         seed: Annotated[int, typer.Option()] = 0,
+        noise_max: Annotated[float, typer.Option(
+            help="If > 0, augment each batch as `bench train victim` does (gain, shift, Gaussian noise of std up "
+                 "to this) before the mel transform: a noise floor like real recordings'.")] = 0.0,
         save_every: Annotated[int, typer.Option(help="Steps between resumable checkpoints.")] = 1000,
         resume: Annotated[bool, typer.Option(help="Continue from OUT/<name>-<config>.ckpt.pt if present.")] = True,
         out: Annotated[Path | None, typer.Option(help="Folder for weights, card and checkpoint "
@@ -103,13 +106,15 @@ def _denoiser_command(name: str, domain: str) -> None:
                 raise typer.BadParameter(f"-o {key}: only data.key=value options apply here")
             data_options[rest] = value
         command_line = (f"bench train {name} --config {config} --data {data} --steps {steps} --batch-size {batch_size} "
-                        f"--lr {lr} --ema {ema} --crop {crop} --seed {seed}" + (f" --threads {threads}" if threads else "")
+                        f"--lr {lr} --ema {ema} --crop {crop} --seed {seed}"
+                        + (f" --noise-max {noise_max}" if noise_max > 0 else "")
+                        + (f" --threads {threads}" if threads else "")
                         + "".join(f" -o {o}" for o in option or []))
         if threads:
             torch.set_num_threads(threads)
         path = train_denoiser(DenoiserTraining(
             name=name, config=config, data=data, data_options=data_options, steps=steps, batch_size=batch_size,
-            lr=lr, ema=ema, crop=crop, seed=seed, save_every=save_every, resume=resume,
+            lr=lr, ema=ema, crop=crop, seed=seed, noise_max=noise_max, save_every=save_every, resume=resume,
             out=out or scrbench_home() / "weights", device=device, progress=progress, command=command_line))
         typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
 

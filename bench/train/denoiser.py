@@ -29,6 +29,7 @@ from bench.frontend import Wave2Mel
 from bench.io import atomic_write_bytes
 from bench.registry import REGISTRY
 from bench.seeding import derive_seed, make_generator
+from bench.train.victim import AUGMENT, augment
 from defenses.diffusion.mel import standardize
 from defenses.diffusion.schedule import NoiseSchedule
 
@@ -46,6 +47,9 @@ class DenoiserTraining:
     lr: float = 2e-4
     ema: float = 0.999
     crop: int = 16000  # waveform samples per training example (DiffWave is fully convolutional)
+    # > 0: the victim's waveform augmentation (gain, shift, Gaussian noise up to this std) before the domain
+    # transform, so the mel model learns recordings with a noise floor (SC09 has one, synth-digits does not)
+    noise_max: float = 0.0
     seed: int = 0
     save_every: int = 1000
     resume: bool = True
@@ -55,19 +59,28 @@ class DenoiserTraining:
     command: str = ""
 
 
-def _examples(cfg: DenoiserTraining, waves: Tensor, device: torch.device) -> Tensor:
-    """The training set in the network's domain: waveforms (N, 1, T) or standardised mels (N, 1, 32, 32)."""
-    if DOMAIN[cfg.name] == "wave":
-        return waves
+def _to_mel(waves: Tensor, device: torch.device) -> Tensor:
     frontend = Wave2Mel().to(device)
     with torch.no_grad():
         return torch.cat([standardize(frontend(waves[i : i + 256].to(device))).cpu()
                           for i in range(0, len(waves), 256)])
 
 
-def _batch(cfg: DenoiserTraining, examples: Tensor, generator: torch.Generator) -> Tensor:
+def _examples(cfg: DenoiserTraining, waves: Tensor, device: torch.device) -> Tensor:
+    """The training set in the network's domain: waveforms (N, 1, T) or standardised mels (N, 1, 32, 32);
+    waveforms when augmenting (each batch is augmented, then transformed)."""
+    if DOMAIN[cfg.name] == "wave" or cfg.noise_max > 0:
+        return waves
+    return _to_mel(waves, device)
+
+
+def _batch(cfg: DenoiserTraining, examples: Tensor, generator: torch.Generator, device: torch.device) -> Tensor:
     idx = torch.randint(len(examples), (cfg.batch_size,), generator=generator)
     x0 = examples[idx]
+    if cfg.noise_max > 0:
+        x0 = augment(x0, generator, noise_max=cfg.noise_max)
+        if DOMAIN[cfg.name] == "mel":
+            return _to_mel(x0, device)
     if DOMAIN[cfg.name] == "wave" and cfg.crop < x0.shape[-1]:
         start = torch.randint(x0.shape[-1] - cfg.crop + 1, (cfg.batch_size, 1, 1), generator=generator)
         x0 = torch.gather(x0, 2, start + torch.arange(cfg.crop).view(1, 1, -1))
@@ -134,7 +147,7 @@ def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) ->
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.name}", disable=not cfg.progress)
     started = time.perf_counter() - seconds
     while step < cfg.steps:
-        loss = diffusion_loss(net, schedule, _batch(cfg, examples, generator), generator)
+        loss = diffusion_loss(net, schedule, _batch(cfg, examples, generator, device), generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -151,7 +164,7 @@ def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) ->
     bar.close()
     seconds = time.perf_counter() - started
     ema.eval()
-    held_out = _examples(cfg, valid.waves, device)
+    held_out = valid.waves if DOMAIN[cfg.name] == "wave" else _to_mel(valid.waves, device)
     if DOMAIN[cfg.name] == "wave" and cfg.crop < held_out.shape[-1]:  # the middle, at the training length
         start = (held_out.shape[-1] - cfg.crop) // 2
         held_out = held_out[..., start : start + cfg.crop]
@@ -166,6 +179,8 @@ def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) ->
         "dataset": {"name": cfg.data, "params": dataset.spec_params(data_params), "train_hash": train.content_hash(),
                     "valid_hash": valid.content_hash(), "sizes": {"train": len(train), "valid": len(valid)}},
         "training": {"steps": step, "batch_size": cfg.batch_size, "lr": cfg.lr, "ema": cfg.ema, "crop": cfg.crop,
+                     **({"augment": {**AUGMENT, "noise_std": (AUGMENT["noise_std"][0], cfg.noise_max)}}
+                        if cfg.noise_max > 0 else {}),
                      "seed": cfg.seed, "optimizer": "Adam", "loss_last_500": round(
                          sum(losses[-500:]) / max(1, len(losses[-500:])), 5),
                      "loss_curve": [round(sum(losses[i : i + 500]) / len(losses[i : i + 500]), 5)
