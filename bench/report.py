@@ -130,7 +130,7 @@ def _table4(perf: list[dict[str, Any]]) -> dict[str, str]:
                                      _csv_cell(r["environment"].get("device_name", "")), fmt_paper(paper)]))
         rows.append([*cells, fmt_paper(paper)])
     caption = ("Table 4: purification seconds per clip (wave purifier + mel frontend + mel purifier, no_grad, "
-               "warm-up excluded, device synchronised), mean ± std over repeats; paper: " + NOTES["table4"])
+               "warm-up excluded, device synchronised), mean ± std over repeats. " + NOTES["table4"])
     md = "\n".join(["# Table 4: inference time of the diffusion defenses", "", f"**{caption}**", "",
                     markdown_table(header, rows), ""])
     return {"table4.md": md, "table4.csv": "\n".join(csv) + "\n",

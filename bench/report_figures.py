@@ -74,7 +74,9 @@ def _bars(fig: Figure, art: Artefact) -> None:
     ax.set_ylabel(art.grid.y_label)
     ax.set_ylim(0, 105)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    # above the axes: inside, it hides the bars (and zero-height bars, e.g. an undefended victim's, show
+    # only as their legend entry)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(columns), frameon=False)
 
 
 def figure_png(art: Artefact) -> bytes | None:
