@@ -113,16 +113,17 @@ def test_pickled_classifier_converts_only_with_trust_pickle(tmp_path: Path, monk
 def test_noise_augmented_mel_training_sees_noisy_recordings_and_cards_it(tmp_path: Path, tiny_synth):
     """--noise-max augments the waveforms before the mel transform: the batches differ from the clean mels (a
     raised noise floor), the run is still reproducible, and the card and command record the augmentation."""
+    from bench.frontend import Wave2Mel
     from bench.train.denoiser import DenoiserTraining, _batch, _examples, _to_mel
 
-    waves = tiny_synth.load("train").waves
+    waves, frontend = tiny_synth.load("train").waves, Wave2Mel()
     cfg = DenoiserTraining(name="meldiff", batch_size=len(waves), noise_max=0.25)
-    examples = _examples(cfg, waves, torch.device("cpu"))
+    examples = _examples(cfg, waves, frontend)
     assert examples.shape == waves.shape  # augmented per batch, transformed after
     g = torch.Generator().manual_seed(0)
-    batch = _batch(cfg, examples, g, torch.device("cpu"))
+    batch = _batch(cfg, examples, g, frontend)
     assert batch.shape[1:] == (1, 32, 32) and torch.isfinite(batch).all()
-    clean = _to_mel(waves, torch.device("cpu"))
+    clean = _to_mel(waves, frontend)
     assert batch.quantile(0.05) > clean.quantile(0.05)  # quiet mel bins sit above the clean floor
     out = [train(tmp_path / d, "meldiff", 2, "--noise-max", "0.25") for d in ("a", "b")]
     assert all(o.exit_code == 0 for o in out), out[0].output

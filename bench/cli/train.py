@@ -85,7 +85,7 @@ def _denoiser_command(name: str, domain: str) -> None:
         ema: Annotated[float, typer.Option(help="EMA decay of the saved weights.")] = 0.999,
         crop: Annotated[int, typer.Option(help="Waveform samples per example (diffwave).")] = d["crop"],
         seed: Annotated[int, typer.Option()] = 0,
-        noise_max: Annotated[float, typer.Option(
+        noise_max: Annotated[float, typer.Option(min=0.0,
             help="If > 0, augment each batch as `bench train victim` does (gain, shift, Gaussian noise of std up "
                  "to this) before the mel transform: a noise floor like real recordings'.")] = 0.0,
         save_every: Annotated[int, typer.Option(help="Steps between resumable checkpoints.")] = 1000,

@@ -59,28 +59,29 @@ class DenoiserTraining:
     command: str = ""
 
 
-def _to_mel(waves: Tensor, device: torch.device) -> Tensor:
-    frontend = Wave2Mel().to(device)
+def _to_mel(waves: Tensor, frontend: Wave2Mel) -> Tensor:
+    device = next(frontend.buffers()).device
     with torch.no_grad():
         return torch.cat([standardize(frontend(waves[i : i + 256].to(device))).cpu()
                           for i in range(0, len(waves), 256)])
 
 
-def _examples(cfg: DenoiserTraining, waves: Tensor, device: torch.device) -> Tensor:
-    """The training set in the network's domain: waveforms (N, 1, T) or standardised mels (N, 1, 32, 32);
-    waveforms when augmenting (each batch is augmented, then transformed)."""
-    if DOMAIN[cfg.name] == "wave" or cfg.noise_max > 0:
-        return waves
-    return _to_mel(waves, device)
+def _in_domain(cfg: DenoiserTraining, waves: Tensor, frontend: Wave2Mel) -> Tensor:
+    """Waveforms (N, 1, T) as the network sees them: unchanged, or standardised mels (N, 1, 32, 32)."""
+    return waves if DOMAIN[cfg.name] == "wave" else _to_mel(waves, frontend)
 
 
-def _batch(cfg: DenoiserTraining, examples: Tensor, generator: torch.Generator, device: torch.device) -> Tensor:
+def _examples(cfg: DenoiserTraining, waves: Tensor, frontend: Wave2Mel) -> Tensor:
+    """The training set in the network's domain, or the waveforms when augmenting (each batch is augmented,
+    then transformed)."""
+    return waves if cfg.noise_max > 0 else _in_domain(cfg, waves, frontend)
+
+
+def _batch(cfg: DenoiserTraining, examples: Tensor, generator: torch.Generator, frontend: Wave2Mel) -> Tensor:
     idx = torch.randint(len(examples), (cfg.batch_size,), generator=generator)
     x0 = examples[idx]
     if cfg.noise_max > 0:
-        x0 = augment(x0, generator, noise_max=cfg.noise_max)
-        if DOMAIN[cfg.name] == "mel":
-            return _to_mel(x0, device)
+        x0 = _in_domain(cfg, augment(x0, generator, noise_max=cfg.noise_max), frontend)
     if DOMAIN[cfg.name] == "wave" and cfg.crop < x0.shape[-1]:
         start = torch.randint(x0.shape[-1] - cfg.crop + 1, (cfg.batch_size, 1, 1), generator=generator)
         x0 = torch.gather(x0, 2, start + torch.arange(cfg.crop).view(1, 1, -1))
@@ -125,7 +126,8 @@ def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) ->
     dataset, data_params = REGISTRY.create("dataset", cfg.data, cfg.data_options)
     dataset.prepare(progress=cfg.progress)
     train, valid = dataset.load("train"), dataset.load("valid")
-    examples = _examples(cfg, train.waves, device)
+    frontend = Wave2Mel().to(device)  # built once: the augmented mel path uses it every step
+    examples = _examples(cfg, train.waves, frontend)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "denoiser-init", cfg.name))
         net = REGISTRY.get("denoiser", cfg.name).factory(config=cfg.config).to(device)
@@ -147,7 +149,7 @@ def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) ->
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.name}", disable=not cfg.progress)
     started = time.perf_counter() - seconds
     while step < cfg.steps:
-        loss = diffusion_loss(net, schedule, _batch(cfg, examples, generator, device), generator)
+        loss = diffusion_loss(net, schedule, _batch(cfg, examples, generator, frontend), generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -164,7 +166,7 @@ def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) ->
     bar.close()
     seconds = time.perf_counter() - started
     ema.eval()
-    held_out = valid.waves if DOMAIN[cfg.name] == "wave" else _to_mel(valid.waves, device)
+    held_out = _in_domain(cfg, valid.waves, frontend)
     if DOMAIN[cfg.name] == "wave" and cfg.crop < held_out.shape[-1]:  # the middle, at the training length
         start = (held_out.shape[-1] - cfg.crop) // 2
         held_out = held_out[..., start : start + cfg.crop]
