@@ -6,7 +6,7 @@ import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
@@ -131,6 +131,8 @@ class Attack(ABC):
 
     norm: Norm
     eps: float
+    # ε when the user gives none, per norm; ``bench report`` reads it to tell which record a grid cell means
+    default_eps: ClassVar[dict[str, float]] = DEFAULT_EPS
 
     @abstractmethod
     def perturb(self, model: Callable[..., Tensor], x: Tensor, y: Tensor, generator: torch.Generator,

@@ -31,6 +31,8 @@ class MIFGSM(Attack):
     so the two compare (DualPure Table 3; released_code_spec §6.3).
     """
 
+    default_eps = TRANSFER_EPS
+
     def __init__(self, norm: Norm = "linf", eps: float | None = None, steps: int = 70, step_size: float | None = None,
                  decay: float = 1.0, surrogate: str = "vgg19", surrogate_config: str = "slim",
                  surrogate_weights: Path | None = None):
@@ -38,7 +40,7 @@ class MIFGSM(Attack):
 
     def _setup(self, name: str, norm: Norm, eps: float | None, steps: int, step_size: float | None, decay: float,
                surrogate: str, surrogate_config: str, surrogate_weights: Path | None) -> None:
-        self.norm, self.eps = checked_budget(name, norm, eps, TRANSFER_EPS)
+        self.norm, self.eps = checked_budget(name, norm, eps, self.default_eps)
         if steps < 1 or decay < 0:
             raise BadParameter(f"{name}: needs steps >= 1 and decay >= 0")
         self.steps, self.decay = steps, decay

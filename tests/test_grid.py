@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -79,6 +80,23 @@ def test_every_shipped_grid_expands_under_both_profiles(tmp_path: Path, name: st
             assert r.row in grid.rows, (r.row, grid.rows)
             assert set(r.columns.values()) <= set(grid.columns), (r.columns, grid.columns)
     assert not list(tmp_path.iterdir()), "a dry run writes nothing"
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+def test_no_cell_takes_another_cells_record(tmp_path: Path, profile: str):
+    """Across every shipped grid, a cell's expected spec fits no other cell's: a cell at the attack's
+    default ε (fig3b's DualPure at 0.002) once took fig3a's record at ε = 0.008, which has the same
+    defense and victim and records ε where the cell left it unset."""
+    specs = {}
+    for name in grid_names():
+        for r in expand(load_grid(name), profile, tmp_path):
+            spec = expected_spec(r.config, 0)
+            specs[json.dumps(spec, sort_keys=True)] = spec
+    assert len(specs) > 100
+    for key_a, a in specs.items():
+        for key_b, b in specs.items():
+            if key_a != key_b and a["defense"]["name"] == b["defense"]["name"]:
+                assert not spec_matches(b, a), (key_a, key_b)
 
 
 @pytest.mark.slow
