@@ -47,7 +47,7 @@ class APGD(Attack):
                  loss: Literal["ce", "dlr"] = "ce", eot: int = 1, eot_batch: int | None = None, rho: float = 0.75,
                  random_start: bool = True, restarts: int = 1, restart_by: RestartRule = "loss",
                  restart_draws: int = 10):
-        self.norm, self.eps = checked_budget("apgd", norm, eps)
+        self.norm, self.eps = checked_budget("apgd", norm, eps, self.default_eps)
         if steps < 1 or eot < 1 or (eot_batch is not None and eot_batch < 1) or not 0 < rho <= 1:
             raise BadParameter("apgd: needs steps >= 1, eot >= 1, eot_batch >= 1 and 0 < rho <= 1")
         if loss not in LOSSES:

@@ -131,7 +131,7 @@ class ARTAttack(Attack):
     def __init__(self, name: str = "ProjectedGradientDescentPyTorch", norm: Norm = "linf", eps: float | None = None,
                  steps: int = 10, step_size: float | None = None, random_start: bool = False, eot: int = 1,
                  eot_batch: int | None = None, args: str = ""):
-        self.norm, self.eps = checked_budget("art", norm, eps)
+        self.norm, self.eps = checked_budget("art", norm, eps, self.default_eps)
         if steps < 1 or eot < 1 or (eot_batch is not None and eot_batch < 1):
             raise BadParameter("art: needs steps >= 1, eot >= 1 and eot_batch >= 1")
         self.name, self.steps, self.random_start, self.eot, self.eot_batch = name, steps, random_start, eot, eot_batch

@@ -41,7 +41,7 @@ class FakeBob(Attack):
                  plateau_rule: Literal["stalled", "released"] = "stalled", nes_batch: int = 50, eot: int = 1):
         if norm != "linf":
             raise BadParameter(f"fakebob: is an L∞ attack, got norm={norm!r}")
-        self.norm, self.eps = checked_budget("fakebob", norm, eps)
+        self.norm, self.eps = checked_budget("fakebob", norm, eps, self.default_eps)
         if steps < 0 or eot < 1 or not 0 <= momentum < 1 or lr <= 0 or min_lr <= 0 or plateau_length < 2 \
                 or plateau_drop <= 1 or plateau_rule not in ("stalled", "released"):
             raise BadParameter("fakebob: needs steps >= 0, eot >= 1, 0 <= momentum < 1, lr and min_lr > 0, "

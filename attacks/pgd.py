@@ -34,7 +34,7 @@ class PGD(Attack):
     def __init__(self, norm: Norm = "linf", eps: float | None = None, steps: int = 10, step_size: float | None = None,
                  random_start: bool = False, eot: int = 1, eot_batch: int | None = None, restarts: int = 1,
                  restart_by: RestartRule = "loss", restart_draws: int = 10):
-        self.norm, self.eps = checked_budget("pgd", norm, eps)
+        self.norm, self.eps = checked_budget("pgd", norm, eps, self.default_eps)
         if steps < 0 or eot < 1 or (eot_batch is not None and eot_batch < 1):
             raise BadParameter("pgd: needs eps > 0, steps >= 0, eot >= 1 and eot_batch >= 1")
         check_restarts("pgd", restarts, restart_by, restart_draws)

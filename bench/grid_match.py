@@ -26,7 +26,8 @@ def _routed(config: RunConfig) -> dict[str, dict[str, str]]:
 def expected_spec(config: RunConfig, seed: int) -> dict[str, Any]:
     """What the record of ``config``'s cell for ``seed`` must hold, from the grid alone (no data, no models):
     every resolved plugin parameter and run setting that goes into the spec. Values the run derives
-    (None here: step sizes, weight hashes, the subset hash; ε comes from the attack's ``default_eps``) are left to the record."""
+    (None here: step sizes, weight hashes, the subset hash) are left to the record; an unset ε is the
+    attack's ``default_eps`` for its norm."""
     routed = _routed(config)
     flags = {k: v for k, v in config.attack_options.items() if v is not None}
     params: dict[str, dict[str, Any]] = {}
@@ -35,11 +36,11 @@ def expected_spec(config: RunConfig, seed: int) -> dict[str, Any]:
         if section == "victim":
             overrides.pop("weights", None)
         name = getattr(config, section)
-        resolved = resolve(f"{_KIND[section]} {name!r}", REGISTRY.get(_KIND[section], name).factory, overrides)
+        factory = REGISTRY.get(_KIND[section], name).factory
+        resolved = resolve(f"{_KIND[section]} {name!r}", factory, overrides)
         if section == "attack" and resolved.get("eps") is None and resolved.get("norm") is not None:
             # the attack's own default budget: a cell at the default ε must not take a record at another ε
-            defaults = getattr(REGISTRY.get("attack", name).factory, "default_eps", {})
-            resolved["eps"] = defaults.get(resolved["norm"])
+            resolved["eps"] = getattr(factory, "default_eps", {}).get(resolved["norm"])
         params[section] = {k: v for k, v in jsonable(resolved).items() if v is not None}
     steps = int(params["attack"].get("steps", 0) or 0)
     spec: dict[str, Any] = {
