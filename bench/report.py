@@ -2,111 +2,31 @@
 
 Per grid with records (``bench/grids``): Markdown, CSV and LaTeX tables laid out like the paper's, the
 paper's numbers beside ours, a PNG for figures; ``table4`` from ``bench perf`` records; ``index.md`` links
-everything and holds the sanity checks and the paper's findings. The generic tables below cover every
-record, grid or not.
-
-Rows are defenses, columns attack configurations, cells mean ± sample std over seeds (percent, like the
-paper). One table per (victim, dataset, protocol): every record holds robust accuracy under every protocol
-of its one attack run (``bench.protocols``), and ``any_iter`` tables say that they are the released code's
-metric. Nothing is re-run.
+everything and holds the sanity checks and the paper's findings. The generic tables
+(``bench.report_tables``) cover every record, grid or not. Records come from one or more folders; a file
+that is not a usable record is reported, never silently dropped. Nothing is re-run, and nothing averages
+records of two configurations (``bench.report_config``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from bench.errors import BenchError
 from bench.grid import grid_names, load_grid
 from bench.io import atomic_write_bytes, atomic_write_text
 from bench.paper import NOTES, SOURCE, display_name, paper_value
 from bench.perf import DIFFUSION, load_perf, perf_lookup
-from bench.protocols import ANY_ITER, ANY_ITER_NOTE, protocol_order
 from bench.report_artefacts import Artefact, collect, render
 from bench.report_checks import findings, sanity_checks
 from bench.report_figures import figure_png
 from bench.report_format import MISSING, fmt_paper, latex_table, markdown_table
-from bench.results import iter_records
+from bench.report_tables import CLEAN, GROUP, generic_report, load_results, mean_std, summary_tables
+from bench.results import RecordScan, scan_records
 
-CLEAN = "Clean"
-GROUP = ["victim", "data", "protocol"]
-
-
-def load_results(results: str | Path | list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (valid cell record, protocol), from a folder or from records already read."""
-    rows = []
-    for r in iter_records(Path(results)) if isinstance(results, (str, Path)) else results:
-        spec = r["spec"]
-        attack = spec["attack"]["params"]
-        victim = spec["victim"]
-        cell = {
-            "cell_id": r["cell_id"],
-            "defense": r["labels"]["defense"],
-            "attack": r["labels"]["attack"],
-            "victim": f"{victim['name']}/{victim['params'].get('config', 'default')}",
-            "data": spec["data"]["name"],
-            "gradient_mode": spec["gradient_mode"],
-            "seed": spec["seed"],
-            "n": r["n"],
-            "clean_acc_victim": r["clean_acc_victim"],
-            "clean_acc": r["clean_acc"],
-            "queries_per_clip": r["queries"]["per_clip"],
-            "snr_db_mean": r["checks"]["snr_db"]["mean"],
-            "warnings": len(r["checks"]["warnings"]),
-            "seconds": r["seconds"]["total"],
-            "_order": (spec["attack"]["name"], str(attack.get("norm")), float(attack.get("eps") or 0),
-                       int(attack.get("steps") or 0), int(attack.get("eot") or 1)),
-        }
-        for protocol, robust in r["protocols"].items():
-            rows.append({**cell, "protocol": protocol, "robust_acc": robust})
-    return pd.DataFrame(rows)
-
-
-def mean_std(values: pd.Series) -> str:
-    if len(values) == 0:
-        return "—"
-    if len(values) == 1:
-        return f"{values.iloc[0]:.1f}"
-    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
-
-
-def _defense_order(name: str) -> tuple[int, str]:
-    return (0 if name == "none" else 1, name)
-
-
-def summary_tables(df: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]:
-    """(victim, data, protocol) → table with a Clean column and one column per attack configuration."""
-    tables = {}
-    for key, group in df.groupby(GROUP, sort=True):
-        attacks = sorted(group["attack"].unique(), key=lambda a: group.loc[group["attack"] == a, "_order"].iloc[0])
-        defenses = sorted(group["defense"].unique(), key=_defense_order)
-        rows = []
-        for defense in defenses:
-            mine = group[group["defense"] == defense]
-            row = {"defense": defense, CLEAN: mean_std(mine["clean_acc"])}
-            for attack in attacks:
-                row[attack] = mean_std(mine.loc[mine["attack"] == attack, "robust_acc"])
-            rows.append(row)
-        tables[key] = pd.DataFrame(rows).set_index("defense")
-    return dict(sorted(tables.items(), key=lambda kv: (kv[0][0], kv[0][1], protocol_order(kv[0][2]))))
-
-
-def generic_report(df: pd.DataFrame, results: str | Path) -> dict[str, str]:
-    """report.md, report.csv and cells.csv: every record, grouped by (victim, data, protocol)."""
-    tables = summary_tables(df)
-    lines = ["# scrbench report", "",
-             f"{df['cell_id'].nunique()} cells from `{results}`. Cells: robust accuracy (%), mean ± sample std over "
-             "seeds; Clean: defended clean accuracy (%).", ""]
-    csv_parts = []
-    for (victim, data, protocol), table in tables.items():
-        note = f" ({ANY_ITER_NOTE})" if protocol == ANY_ITER else ""
-        lines += [f"## {victim} on {data} — protocol {protocol}{note}", "", table.to_markdown(), ""]
-        csv_parts.append(table.reset_index().assign(victim=victim, data=data, protocol=protocol))
-    tidy = df.drop(columns="_order").sort_values(GROUP + ["defense", "attack", "seed", "cell_id"])
-    return {"report.md": "\n".join(lines), "report.csv": pd.concat(csv_parts, ignore_index=True).to_csv(index=False),
-            "cells.csv": tidy.to_csv(index=False)}
+__all__ = ["CLEAN", "GROUP", "generic_report", "load_results", "mean_std", "summary_tables", "write_report"]
 
 
 def _table4(perf: list[dict[str, Any]]) -> dict[str, str]:
@@ -142,7 +62,8 @@ def _csv_cell(text: str) -> str:
 
 
 def _artefacts(grids: list[str | Path], records: list[dict[str, Any]]) -> tuple[list[Artefact], list[str]]:
-    """Every (grid, profile) with at least one record, and one line per grid that could not be laid out."""
+    """Every (grid, profile) with at least one record fitting a cell, and one line per grid that could not be
+    laid out."""
     arts, problems = [], []
     for grid in [load_grid(name) for name in grids]:  # a bad grid name or file is an error, not a note
         for profile in grid.profiles:
@@ -151,23 +72,50 @@ def _artefacts(grids: list[str | Path], records: list[dict[str, Any]]) -> tuple[
             except BenchError as exc:  # a profile this installation cannot resolve: say so, lay out the rest
                 problems.append(f"grid {grid.name}, profile {profile}: {exc}")
                 continue
-            if art.found:
+            if art.found or art.conflicted:  # a cell left out for a conflict is shown as one, with its notes
                 arts.append(art)
     return arts, problems
 
 
-def write_report(results: str | Path, out: str | Path, grids: list[str | Path] | None = None,
-                 perf: str | Path | None = None) -> list[Path]:
+def _folders(results: str | Path | Sequence[str | Path]) -> list[Path]:
+    return [Path(results)] if isinstance(results, (str, Path)) else [Path(r) for r in results]
+
+
+def _inputs(scan: RecordScan) -> list[str]:
+    """index.md lines on what was read but not tabulated: unusable files, failed cells, duplicates."""
+    lines = []
+    if scan.skipped:
+        lines += [f"**Warning: {len(scan.skipped)} file(s) that are not usable records were skipped** (unreadable, "
+                  "truncated, another schema, or a cell_id that does not match the spec); every number here is "
+                  "from the other records:", "", *(f"- `{path}`: {why}" for path, why in scan.skipped), ""]
+    if scan.failed:
+        lines += [f"{len(scan.failed)} failed cell(s) (`*.failed.json`, no result) are not in the tables: "
+                  + ", ".join(f"`{p.name}`" for p in scan.failed), ""]
+    if scan.duplicates:
+        lines += [f"{scan.duplicates} record(s) found more than once (the same cell in two folders) were counted "
+                  "once (the first copy, folders in the order given).", ""]
+    return lines
+
+
+def write_report(results: str | Path | Sequence[str | Path], out: str | Path, grids: list[str | Path] | None = None,
+                 perf: str | Path | None = None, warn: Callable[[str], None] | None = None) -> list[Path]:
     """Write the generic tables, each grid's artefact (Markdown, CSV, LaTeX, PNG), Table 4 from ``perf``
-    records, and ``index.md`` with the sanity checks and findings. Same records → same bytes."""
-    records = list(iter_records(Path(results)))
+    records, and ``index.md`` with the sanity checks and findings, from the records of every folder in
+    ``results`` (a cell in two folders counted once). Files that are not usable records are named in
+    index.md and passed to ``warn``. Same records → same bytes."""
+    scan = scan_records(_folders(results))
+    if warn is not None and scan.skipped:
+        warn(scan.skipped_line())
+    records = scan.records
+    read = ", ".join(f"`{f}`" for f in scan.folders)
     perf_records = load_perf(Path(perf) if perf else None)
     if not records and not perf_records:
-        raise BenchError(f"no result records under {results}; run `bench run` first or pass --results DIR")
+        raise BenchError(f"no result records under {', '.join(map(str, scan.folders))}; run `bench run` first "
+                         "or pass --results DIR")
     out = Path(out)
     files: dict[str, str | bytes] = {}
     if records:
-        files.update(generic_report(load_results(records), results))
+        files.update(generic_report(load_results(records), read))
     arts, problems = _artefacts(list(grid_names() if grids is None else grids), records)
     links = []
     for art in arts:
@@ -191,14 +139,15 @@ def write_report(results: str | Path, out: str | Path, grids: list[str | Path] |
     for art in arts:  # findings read each grid's profile with the most cells found (first one on a tie)
         if art.grid.name not in best or art.found > best[art.grid.name].found:
             best[art.grid.name] = art
-    lines = ["# scrbench report", "", f"{len(records)} cell records from `{results}`, {len(perf_records)} perf "
+    lines = ["# scrbench report", "", f"{len(records)} cell records from {read}, {len(perf_records)} perf "
              f"records from `{perf}`. Nothing was re-run. Tables: mean ± sample std over seeds; [paper] = "
-             f"{SOURCE}.", "", "## Artefacts", "",
+             f"{SOURCE}.", "", *_inputs(scan), "## Artefacts", "",
              markdown_table(["artefact", "profile", "cells found", "cell run time (s)", "files"], links),
              "", "Cell run time: the sum of the found cells' own run times (CPU or GPU seconds of one worker each; "
              "the wall time of a grid run with several workers is less).", ""]
     lines += [f"- {p}" for p in problems] + ([""] if problems else [])
-    lines += ["## Sanity checks", "", "Computed from every record (evaluation_practice §4.2).", "",
+    lines += ["## Sanity checks", "", "Computed from every record (evaluation_practice §4.2); each mean is over "
+              "the seeds of one configuration (records that differ in anything but the seed are judged apart).", "",
               markdown_table(["check", "status", "evidence"],
                              [[c.name, c.status, c.detail] for c in sanity_checks(records)]), "",
               "## The paper's findings", "", "Headline protocol final@1; each finding read from the profile with "

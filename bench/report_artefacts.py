@@ -3,8 +3,12 @@
 A grid says which cells an artefact needs (``bench.grid.expand``) and what each cell's record must hold
 (``expected_spec``); the report finds those records among whatever is on disk, without running or loading
 anything. A cell never run is shown as missing; a cell run under fewer seeds than the profile asks says
-so. When several records fit one cell (an older run with other weights, say), the newest is used and the
-report says how many were passed over.
+so. The records of one grid run must be of one configuration (``bench.report_config``: the spec without its
+seed): where records of two configurations fit it (an older run with other victim weights, say: a grid
+does not pin derived values such as weight hashes), neither is shown. The cell reads ``conflict`` and the
+notes name what differs, since which one the artefact means cannot be told from the grid, and averaging
+them or keeping the newest would show a number nobody ran. Each table cell takes its values from one
+run: a clean column that several runs of a row fill reads the run with the most seeds.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.evaluate import HEADLINE
-from bench.grid import Grid, expand
+from bench.grid import Grid, GridRun, expand
 from bench.grid_match import expected_spec, spec_matches
 from bench.paper import NOTES, PAPER_PROTOCOL, SOURCE, paper_value
 from bench.protocols import ANY_ITER, ANY_ITER_NOTE
+from bench.report_config import bare, config_key, config_spec, suffixes
 from bench.report_format import MISSING, fmt_cell, fmt_paper, latex_table, markdown_table, mean_std
 
+CONFLICT = "conflict"  # a cell records of two configurations fit: neither shown (the notes say what differs)
 CLEAN = "clean"  # the pseudo-protocol of clean-accuracy columns: the same in every protocol's table
 PROTOCOLS = (HEADLINE, ANY_ITER)
 
@@ -46,7 +52,8 @@ class Artefact:
     values: list[Value] = field(default_factory=list)
     cells: int = 0  # cells the grid asks for under this profile
     found: int = 0  # of which a record was found
-    passed_over: int = 0  # older records that fit a cell already filled
+    conflicts: set[tuple[str, str]] = field(default_factory=set)  # (row, column) left out: two configurations fit
+    conflicted: int = 0  # cells left out because records of two configurations fit their run
     seconds: float = 0.0  # the found cells' own run time (sum of their records' seconds.total)
     problems: list[str] = field(default_factory=list)
 
@@ -84,14 +91,38 @@ def _at(record: dict[str, Any], step: int) -> tuple[dict[str, float], str] | Non
     return None
 
 
+def _conflict(run: GridRun, by_config: dict[str, list[dict[str, Any]]]) -> str:
+    """One line naming the configurations that fit one run and what differs between them."""
+    named = suffixes({k: config_spec(rs[0]["spec"]) for k, rs in by_config.items()})
+    configs = "; ".join(f"{bare(named[k])} ({len(rs)} seed(s))" for k, rs in sorted(by_config.items()))
+    where = f"row {run.row}, columns {', '.join(run.columns.values())}" if run.row is not None else "no table cell"
+    return (f"run {run.index} ({where}): records of {len(by_config)} configurations fit, left out: {configs}; "
+            "report the folders apart or move the records you do not mean out")
+
+
+def _entries(run: GridRun, record: dict[str, Any]) -> list[tuple[str, str, float, str]]:
+    """(column, protocol, value, attack label) of one record of ``run``."""
+    entries = []
+    for step, column in run.columns.items():
+        scored = _at(record, step)
+        if scored is not None:
+            entries += [(column, p, scored[0][p], scored[1]) for p in PROTOCOLS if p in scored[0]]
+    if run.clean_column:
+        entries.append((run.clean_column, CLEAN, record["clean_acc"], "clean, defended"))
+    if run.bare_column:
+        entries.append((run.bare_column, CLEAN, record["clean_acc_victim"], "clean, bare victim"))
+    return entries
+
+
 def collect(grid: Grid, profile: str, records: list[dict[str, Any]]) -> Artefact:
     """The values ``grid``'s ``profile`` needs, from ``records``."""
     runs = expand(grid, profile, Path("."))
     art = Artefact(grid, profile, len(runs[0].config.seeds) if runs else 0)
     index = _index(records)
-    seen: set[tuple[str, str, str, int]] = set()
-    for run in runs:
+    sources: dict[tuple[str, str, str], dict[int, list[Value]]] = defaultdict(lambda: defaultdict(list))
+    for position, run in enumerate(runs):  # position: a [[run]] with lists expands to several runs
         c = run.config
+        by_config: dict[str, list[dict[str, Any]]] = defaultdict(list)  # configuration → its records, one a seed
         for seed in c.seeds:
             art.cells += 1
             try:
@@ -99,31 +130,34 @@ def collect(grid: Grid, profile: str, records: list[dict[str, Any]]) -> Artefact
             except BenchError as exc:
                 art.problems.append(f"run {run.index}: {exc}")
                 continue
-            fits = [r for r in index.get((c.defense, c.attack, c.victim, seed), [])
-                    if spec_matches(r["spec"], expected)]
-            if not fits:
-                continue
+            for r in index.get((c.defense, c.attack, c.victim, seed), []):
+                if spec_matches(r["spec"], expected):
+                    by_config[config_key(r["spec"])].append(r)
+        if len(by_config) > 1:  # never average two configurations, nor guess which one the grid means
+            art.conflicted += len({r["spec"]["seed"] for rs in by_config.values() for r in rs})
+            art.problems.append(_conflict(run, by_config))
+            if run.row is not None:
+                columns = [*run.columns.values(), *(col for col in (run.clean_column, run.bare_column) if col)]
+                art.conflicts |= {(run.row, column) for column in columns}
+            continue
+        for record in next(iter(by_config.values()), []):
             art.found += 1
-            art.passed_over += len(fits) - 1
-            record = max(fits, key=lambda r: (r.get("created", ""), r["cell_id"]))  # the newest
             art.seconds += float(record.get("seconds", {}).get("total", 0.0))
             if run.row is None:
                 continue
-            n, defense = record["n"], record["labels"]["defense"]
-            entries = []
-            for step, column in run.columns.items():
-                scored = _at(record, step)
-                if scored is not None:
-                    entries += [(column, p, scored[0][p], scored[1]) for p in PROTOCOLS if p in scored[0]]
-            if run.clean_column:
-                entries.append((run.clean_column, CLEAN, record["clean_acc"], "clean, defended"))
-            if run.bare_column:
-                entries.append((run.bare_column, CLEAN, record["clean_acc_victim"], "clean, bare victim"))
-            for column, protocol, value, attack in entries:
-                key = (run.row, column, protocol, seed)
-                if key not in seen:  # a later run filling the same cell (its clean accuracy) is the same value
-                    seen.add(key)
-                    art.values.append(Value(run.row, column, protocol, seed, value, n, defense, attack))
+            n, defense, seed = record["n"], record["labels"]["defense"], record["spec"]["seed"]
+            for column, protocol, value, attack in _entries(run, record):
+                sources[(run.row, column, protocol)][position].append(
+                    Value(run.row, column, protocol, seed, value, n, defense, attack))
+    shared = []
+    for (row, column, protocol), by_run in sources.items():  # one run per table cell: the most seeds, then first
+        values = max(by_run.values(), key=len)
+        art.values += sorted(values, key=lambda v: v.seed)
+        line = (f"row {row}, column {column}: filled by configurations of runs "
+                f"{', '.join(str(runs[i].index) for i in by_run)}; shown: the one with the most seeds")
+        if len(by_run) > 1 and protocol != CLEAN and line not in shared:  # every run of a row fills its clean columns
+            shared.append(line)
+    art.problems += shared
     return art
 
 
@@ -134,7 +168,8 @@ def table_rows(art: Artefact, protocol: str, with_paper: bool) -> tuple[list[str
     for row in art.rows():
         cells = [row]
         for column in art.columns():
-            text = fmt_cell([v.value for v in art.get(row, column, protocol)], art.seeds)
+            values = [v.value for v in art.get(row, column, protocol)]
+            text = CONFLICT if not values and (row, column) in art.conflicts else fmt_cell(values, art.seeds)
             paper = paper_value(art.grid.paper, row, column) if with_paper else None
             cells.append(text if paper is None else f"{text} [{fmt_paper(paper)}]")
         rows.append(cells)
@@ -154,7 +189,8 @@ _PAPER_TABLES = ("table1", "table2", "table3")
 def notes(art: Artefact) -> list[str]:
     """What ran in each column and row (the records' labels), sample sizes, and problems."""
     lines = [f"- {art.found} of {art.cells} cells found ({art.profile} profile, {art.seeds} seeds each)"
-             + (f"; {art.passed_over} older records fitting a found cell were passed over" if art.passed_over else "")]
+             + (f"; {art.conflicted} left out: records of two configurations fit their run (see the problems)"
+                if art.conflicted else "")]
     sizes = sorted({v.n for v in art.values})
     if sizes:
         lines.append(f"- clips per cell: {', '.join(map(str, sizes))}")
@@ -214,4 +250,4 @@ def series(art: Artefact, protocol: str = HEADLINE) -> dict[str, list[tuple[str,
     return out
 
 
-__all__ = ["Artefact", "MISSING", "collect", "render", "series", "table_rows"]
+__all__ = ["Artefact", "CONFLICT", "MISSING", "collect", "render", "series", "table_rows"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from bench.checks import QUERY_ONLY
 from bench.evaluate import HEADLINE
 from bench.perf import DIFFUSION, perf_lookup
 from bench.report_artefacts import Artefact
+from bench.report_config import config_key, config_spec, labelled
 from bench.report_format import mean_std
 
 DEFAULT_EPS = {"linf": 0.002, "l2": 0.253}
@@ -50,23 +52,26 @@ def _trajectory(r: dict[str, Any]) -> list[tuple[int, float]]:
 
 
 def _monotone(records: list[dict[str, Any]], axis: str) -> Check:
-    """Robust accuracy non-increasing in ``axis`` (eps or steps) over records equal in everything else."""
-    groups: dict[str, dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    """Robust accuracy non-increasing in ``axis`` (eps or steps) over records equal in everything else.
+    Each point is one configuration's mean over seeds; where two configurations share a value (a PGD-10
+    scored inside a longer run beside a plain PGD-10), each is compared with each at the next value."""
+    groups: dict[str, dict[float, dict[str, list[dict[str, Any]]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list)))
     drop = ("seed", "eps") if axis == "eps" else ("seed", "steps", "score_at")
     drop_attack = ("eps", "step_size") if axis == "eps" else ("steps",)
     for r in records:
         if r["spec"].get(axis) is not None:
-            groups[_without(r["spec"], drop, drop_attack)][float(r["spec"][axis])].append(r)
-    series: list[list[tuple[float, float, int]]] = []
+            groups[_without(r["spec"], drop, drop_attack)][float(r["spec"][axis])][config_key(r["spec"])].append(r)
+    series: list[list[list[tuple[float, float, int]]]] = []  # per series, per value: one point per configuration
     for by_value in groups.values():
-        points = []
-        for value, rs in sorted(by_value.items()):
-            points.append((value, mean_std([x["protocols"][HEADLINE] for x in rs])[0], sum(x["n"] for x in rs)))
-        if len(points) > 1:
-            series.append(points)
+        values = [[(value, mean_std([x["protocols"][HEADLINE] for x in rs])[0], sum(x["n"] for x in rs))
+                   for _, rs in sorted(configs.items())] for value, configs in sorted(by_value.items())]
+        if len(values) > 1:
+            series.append(values)
     if axis == "steps":  # and inside each trajectory scored at several steps
-        series += [[(float(k), v, r["n"]) for k, v in _trajectory(r)] for r in records if r.get("checkpoints")]
-    bad = [f"{a[1]:.1f}→{b[1]:.1f} at {axis} {a[0]:g}→{b[0]:g}" for s in series for a, b in zip(s, s[1:], strict=False)
+        series += [[[(float(k), v, r["n"])] for k, v in _trajectory(r)] for r in records if r.get("checkpoints")]
+    bad = [f"{a[1]:.1f}→{b[1]:.1f} at {axis} {a[0]:g}→{b[0]:g}" for s in series
+           for here, there in zip(s, s[1:], strict=False) for a in here for b in there
            if b[1] > a[1] + noise(a[1], b[1], min(a[2], b[2]))]
     name = f"robust accuracy non-increasing in {'ε' if axis == 'eps' else 'steps'} (within binomial noise)"
     if not series:
@@ -92,32 +97,38 @@ def sanity_checks(records: list[dict[str, Any]]) -> list[Check]:
                         f"all {len(records)} records (and their scored iterates) within ε and [-1, 1]"))
     checks += [_monotone(records, "eps"), _monotone(records, "steps")]
 
-    control: dict[str, list[float]] = defaultdict(list)
+    control: dict[str, list[dict[str, Any]]] = defaultdict(list)  # configuration → its records
     for r in records:
         s = r["spec"]
         if s["defense"]["name"] == "none" and s["attack"]["name"] == "pgd" and s.get("eot", 1) == 1 and \
                 s.get("eps") == DEFAULT_EPS.get(s.get("norm")) and _at_step(r, 10) is not None:
-            control[f"{s['victim']['name']} {s['norm']}"].append(_at_step(r, 10))
+            control[config_key(s)].append(r)
     name = "undefended control ≤ 2% under PGD-10"
-    high = {k: mean_std(v)[0] for k, v in control.items() if mean_std(v)[0] > 2}
+    means = {k: mean_std([_at_step(r, 10) for r in rs])[0] for k, rs in control.items()}
+    labels = _labels(control, _victim_norm)  # one configuration each: another victim's weights is another line
+    high = {labels[k]: v for k, v in means.items() if v > 2}
+    pairs = len({_victim_norm(rs[0]["spec"]) for rs in control.values()})
     checks.append(Check(name, "n/a" if not control else "warn" if high else "pass",
                         "no undefended PGD-10 record at the paper's ε" if not control else
                         "; ".join(f"{k}: {v:.1f}" for k, v in sorted(high.items())) if high else
-                        f"{len(control)} victim/norm pair(s), every mean ≤ 2"))
+                        f"{len(control)} configuration(s) of {pairs} victim/norm pair(s), every mean ≤ 2"))
 
-    large: dict[str, list[float]] = defaultdict(list)
+    large: dict[str, list[dict[str, Any]]] = defaultdict(list)  # configuration → its records
     for r in records:
         s = r["spec"]
         if s["attack"]["name"] == "pgd" and s.get("eps") and s["eps"] >= LARGE * DEFAULT_EPS.get(s.get("norm"), 1e9):
-            large[s["defense"]["name"]].append(r["protocols"][HEADLINE])
+            large[config_key(s)].append(r)
     name = f"large-ε PGD (≥ {LARGE}× the paper's ε) drives every defense to ≤ 10%"
     defenses = sorted({r["spec"]["defense"]["name"] for r in records})
-    high = {d: mean_std(v)[0] for d, v in large.items() if mean_std(v)[0] > 10}
-    absent = [d for d in defenses if d not in large]
+    labels = _labels(large, lambda s: s["defense"]["name"])
+    high = {labels[k]: v for k, rs in large.items() if (v := mean_std([r["protocols"][HEADLINE] for r in rs])[0]) > 10}
+    attacked = {rs[0]["spec"]["defense"]["name"] for rs in large.values()}
+    absent = [d for d in defenses if d not in attacked]
     detail = "; ".join([*(f"{d}: {v:.1f}" for d, v in sorted(high.items())),
                         *([f"no large-ε run for {', '.join(absent)}"] if absent else [])])
     checks.append(Check(name, "n/a" if not large else "warn" if detail else "pass",
-                        "no large-ε PGD record" if not large else detail or f"{len(large)} defense(s), all ≤ 10"))
+                        "no large-ε PGD record" if not large else
+                        detail or f"{len(attacked)} defense(s) in {len(large)} configuration(s), all ≤ 10"))
     checks.append(_white_vs_black(records))
 
     randomized = sorted({r["spec"]["defense"]["name"] for r in records if r["checks"].get("randomized")})
@@ -133,6 +144,16 @@ def sanity_checks(records: list[dict[str, Any]]) -> list[Check]:
     checks.append(Check("clean accuracy reported bare and defended", "pass" if both else "warn",
                         f"every record holds both ({len(records)})" if both else "some records lack one"))
     return checks
+
+
+def _victim_norm(spec: dict[str, Any]) -> str:
+    return f"{spec['victim']['name']} {spec['norm']}"
+
+
+def _labels(configs: dict[str, list[dict[str, Any]]], base: Callable[[dict[str, Any]], str]) -> dict[str, str]:
+    """Per configuration: ``base`` of its spec, and what differs where two configurations share it."""
+    specs = {k: config_spec(rs[0]["spec"]) for k, rs in configs.items()}
+    return labelled(specs, {k: base(s) for k, s in specs.items()})
 
 
 def _white_vs_black(records: list[dict[str, Any]]) -> Check:

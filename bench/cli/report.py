@@ -10,10 +10,14 @@ import typer
 from bench.cli._common import one_line_errors
 from bench.report import write_report
 
+DEFAULT_RESULTS = Path("results/runs")
+
 
 @one_line_errors
 def report_command(
-    results: Annotated[Path, typer.Option(help="Folder searched recursively for cell records.")] = Path("results/runs"),
+    results: Annotated[list[Path] | None, typer.Option(
+        help="Folder searched recursively for cell records; repeatable (a cell in two folders counts once). "
+             f"[default: {DEFAULT_RESULTS}]")] = None,
     out: Annotated[Path, typer.Option(help="Folder for index.md and every table and figure.")] = Path("results/report"),
     perf: Annotated[Path, typer.Option(help="Folder of `bench perf` records (Table 4, finding (d)).")] = Path(
         "results/perf"),
@@ -22,5 +26,8 @@ def report_command(
 ) -> None:
     """Write per artefact Markdown, CSV, LaTeX (and PNG for figures) beside the paper's numbers, Table 4,
     generic tables of every record, and index.md with the sanity checks and the paper's findings."""
-    written = write_report(results, out, grids=grid or None, perf=perf)
+    folders = results or [DEFAULT_RESULTS]  # a list option: typer would otherwise keep only the last --results
+    written = write_report(folders, out, grids=grid or None, perf=perf,
+                           warn=lambda line: typer.echo(f"warning: {line}", err=True))
+    typer.echo(f"read records from {', '.join(map(str, folders))}")
     typer.echo(f"wrote {len(written)} files to {out}/ (start at {out / 'index.md'})")
