@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -60,8 +61,8 @@ def checked_budget(attack: str, norm: str, eps: float | None,
     if norm not in STEPS:
         raise BadParameter(f"{attack}: norm must be linf or l2, got {norm!r}")
     value = float(defaults[norm] if eps is None else eps)
-    if not value > 0:
-        raise BadParameter(f"{attack}: eps must be > 0, got {value:g}")
+    if not (math.isfinite(value) and value > 0):  # an infinite ball is no budget; NaN compares false to all
+        raise BadParameter(f"{attack}: eps must be a finite number > 0, got {value:g}")
     return norm, value  # type: ignore[return-value]
 
 

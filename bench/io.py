@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.errors import BadParameter
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
@@ -50,3 +52,21 @@ def atomic_directory(final: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+
+
+def check_writable_folder(path: str | Path, flag: str) -> None:
+    """Create folder ``path`` if missing and write and remove a scratch file in it, so that a folder the
+    work cannot be saved to fails in one line before the work, not after it (permission bits alone do not
+    say: root ignores them, and read-only mounts ignore them the other way)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BadParameter(f"{flag} {path} is a file, not a folder; pass a folder path (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BadParameter(f"{flag} {path} cannot be written ({reason}); fix its permissions or pass a folder "
+                           "you can write to") from None

@@ -15,7 +15,9 @@ Outside packages declare entry points in the groups ``scrbench.defenses``, ``scr
     other = "mypkg.other:OtherDefense"       # or a factory, registered under the entry-point name
 
 Everything loads lazily, on the first lookup. A plugin that fails to import is recorded (``bench list``
-shows it) and breaks nothing else. Two plugins of one kind with the same name are an error.
+shows it) and breaks nothing else; its source is read (never run) for the plugins it would have registered,
+so asking for one of them names the import error instead of calling the name unknown. Two plugins of one
+kind with the same name are an error.
 ``SCRBENCH_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points for hermetic runs.
 """
 
@@ -33,6 +35,7 @@ from typing import Any, TypeVar
 
 import bench
 from bench.errors import BenchError, PluginLoadError, UnknownPlugin
+from bench.plugin_source import plugins_of_module
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,6 +77,11 @@ class LoadFailure:
     name: str  # module or entry-point name that failed
     source: str
     error: str
+    plugins: tuple[tuple[str, str], ...] = ()  # (kind, name) it would have registered, as far as known
+
+    @property
+    def kinds(self) -> set[str]:
+        return {k for k, _ in self.plugins} or {self.kind}
 
 
 def _first_line(doc: str | None) -> str:
@@ -86,6 +94,13 @@ def _first_line(doc: str | None) -> str:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _load_reason(exc: BaseException) -> str:
+    """Why a plugin module failed to import, in one line: an import error's own text already says what is
+    missing ("No module named 'cffi'"), any other error keeps its type."""
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, ImportError) and text else _one_line(exc)
 
 
 class Registry:
@@ -139,11 +154,17 @@ class Registry:
                 for kind in KINDS:
                     self._load_entry_points(kind)
 
+    def _import_failed(self, kind: str, module: str, exc: BaseException) -> None:
+        if any(f.name == module and f.source == IN_TREE_SOURCE for f in self._failures):
+            return  # a subpackage walked again for a second kind (defenses.diffusion)
+        plugins = plugins_of_module(module, KINDS)
+        self._failures.append(LoadFailure(kind, module, IN_TREE_SOURCE, _load_reason(exc), plugins))
+
     def _import_package(self, kind: str, package: str) -> None:
         try:
             pkg = importlib.import_module(package)
         except Exception as exc:  # noqa: BLE001 - reported, never raised
-            self._failures.append(LoadFailure(kind, package, IN_TREE_SOURCE, _one_line(exc)))
+            self._import_failed(kind, package, exc)
             return
         for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}."):
             if info.name.rsplit(".", 1)[-1].startswith("_"):
@@ -151,7 +172,7 @@ class Registry:
             try:
                 importlib.import_module(info.name)
             except Exception as exc:  # noqa: BLE001
-                self._failures.append(LoadFailure(kind, info.name, IN_TREE_SOURCE, _one_line(exc)))
+                self._import_failed(kind, info.name, exc)
 
     def _load_entry_points(self, kind: str) -> None:
         for ep in metadata.entry_points(group=KINDS[kind]):
@@ -165,11 +186,14 @@ class Registry:
                         if not any(p.factory is obj for p in self._plugins[kind].values()):
                             self.register(kind, ep.name)(obj)
             except Exception as exc:  # noqa: BLE001
-                self._failures.append(LoadFailure(kind, ep.name, dist, _one_line(exc)))
+                # a module entry point's decorators name its plugins; the entry-point name is the user's other guess
+                read = () if ep.attr else plugins_of_module(ep.module, KINDS)
+                plugins = tuple(dict.fromkeys(((kind, ep.name), *read)))
+                self._failures.append(LoadFailure(kind, ep.name, dist, _load_reason(exc), plugins))
                 continue
             if sum(len(p) for p in self._plugins.values()) == before and not ep.attr:
                 self._failures.append(
-                    LoadFailure(kind, ep.name, dist, f"module {ep.value} registered no plugin")
+                    LoadFailure(kind, ep.name, dist, f"module {ep.value} registered no plugin", ((kind, ep.name),))
                 )
 
     def refresh_entry_points(self) -> None:
@@ -188,11 +212,13 @@ class Registry:
         self.load()
         plugins = self._plugins[kind]
         if name not in plugins:
-            failed = [f for f in self._failures if f.kind == kind and f.name.rsplit(".", 1)[-1] == name]
+            failed = [f for f in self._failures if (kind, name) in f.plugins]
             if failed:
-                raise UnknownPlugin(f"{kind} {name!r} failed to load ({failed[0].error}); see `bench list {kind}`")
+                raise UnknownPlugin(f"{kind} {name!r} failed to load: {failed[0].error} (see bench list)")
             valid = ", ".join(sorted(plugins)) or "none registered"
-            raise UnknownPlugin(f"unknown {kind} {name!r}; valid: {valid}")
+            unread = sum(1 for f in self._failures if kind in f.kinds and not f.plugins)
+            hint = f"; {unread} module(s) that failed to load may hold it (see bench list)" if unread else ""
+            raise UnknownPlugin(f"unknown {kind} {name!r}; valid: {valid}{hint}")
         return plugins[name]
 
     def plugins(self, kind: str) -> list[Plugin]:
@@ -218,7 +244,7 @@ class Registry:
 
     def failures(self, kind: str | None = None) -> list[LoadFailure]:
         self.load()
-        return [f for f in self._failures if kind is None or f.kind == kind]
+        return [f for f in self._failures if kind is None or kind in f.kinds]
 
 
 REGISTRY = Registry()

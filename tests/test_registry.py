@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -11,10 +13,12 @@ from typing import Literal
 import pytest
 from typer.testing import CliRunner
 
+import bench.registry
 from bench.cli import app
 from bench.errors import BadParameter, UnknownPlugin
 from bench.params import parse_value, resolve
-from bench.registry import REGISTRY, DuplicatePlugin, Registry
+from bench.plugin_source import registered_in
+from bench.registry import KINDS, REGISTRY, DuplicatePlugin, Registry
 from bench.results import iter_records
 from tests.conftest import TINY_OPTIONS
 
@@ -111,18 +115,30 @@ OUTSIDE_CLASH = '''
 '''
 
 
+BROKEN_MISNAMED = '''
+    import no_such_module_xyz
+    from bench.registry import register
+
+
+    @register("defense", "fancy-name")
+    class Fancy:
+        """Its file is not called fancy-name."""
+'''
+
+
 @pytest.fixture
 def outside_package(tmp_path: Path) -> Iterator[Path]:
     """A distribution 'scrbench-outside' installed on sys.path with four defense entry points."""
     for module, source in {"outside_noise": OUTSIDE_DEFENSE, "outside_factory": OUTSIDE_FACTORY,
-                           "outside_clash": OUTSIDE_CLASH, "outside_broken": "import no_such_module_xyz\n"}.items():
+                           "outside_clash": OUTSIDE_CLASH, "outside_broken": "import no_such_module_xyz\n",
+                           "outside_misnamed": BROKEN_MISNAMED}.items():
         (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
     dist = tmp_path / "scrbench_outside-0.3.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: scrbench-outside\nVersion: 0.3\n")
     (dist / "entry_points.txt").write_text(
         "[scrbench.defenses]\ngauss = outside_noise\nhalve = outside_factory:Halve\n"
-        "clash = outside_clash\nbroken = outside_broken\n")
+        "clash = outside_clash\nbroken = outside_broken\nmisnamed = outside_misnamed\n")
     sys.path.insert(0, str(tmp_path))
     REGISTRY.refresh_entry_points()
     yield tmp_path
@@ -155,3 +171,100 @@ def test_outside_defense_runs_through_bench_run(outside_package: Path, tmp_path:
     assert record["spec"]["defense"] == {"name": "gauss-noise", "params": {"sigma": 0.0005}, "weights": {}}
     assert record["labels"]["defense"] == "gauss-noise(sigma=0.0005)"
     assert record["budget"]["violations"] == 0 and record["n"] == 10
+
+
+def test_registered_names_are_read_from_source_without_running_it():
+    source = textwrap.dedent('''
+        import no_such_module_xyz
+        from bench.registry import REGISTRY, register
+
+        @register("defense", "first")
+        class A: ...
+
+        REGISTRY.register("attack", name="second")(A)
+        register(kind="victim", name="third")(A)
+        for name in ("dynamic",):
+            register("defense", name)(A)
+        register("widget", "not-a-kind")(A)
+        other.register("dataset", "fourth")(A)
+    ''')
+    expected = (("defense", "first"), ("attack", "second"), ("victim", "third"), ("dataset", "fourth"))
+    assert registered_in(source, KINDS) == expected
+    # a module that does not parse still names its decorators (as text)
+    assert registered_in('@register("defense", "x")\nclass A(:\n', KINDS) == (("defense", "x"),)
+
+
+@pytest.fixture
+def broken_in_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+    """A registry whose in-tree defense package holds four modules that fail to import."""
+    package = tmp_path / "scrbench_broken_plugins"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "oddly_named.py").write_text(textwrap.dedent(BROKEN_MISNAMED))
+    (package / "boom.py").write_text(textwrap.dedent('''
+        from bench.registry import REGISTRY
+        raise RuntimeError("boom  at import")
+
+        @REGISTRY.register("attack", name="kaboom")
+        def kaboom(): ...
+    '''))
+    (package / "cut_off.py").write_text('from bench.registry import register\n@register("victim", "half")\ndef f(:\n')
+    (package / "helper.py").write_text("import no_such_module_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(bench.registry, "IN_TREE_PACKAGES", {"defense": package.name})
+    monkeypatch.setenv("SCRBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    yield Registry()
+    for name in [m for m in sys.modules if m.startswith(package.name)]:
+        del sys.modules[name]
+
+
+def test_a_failed_module_is_named_by_the_plugins_it_would_register(broken_in_tree: Registry):
+    reg = broken_in_tree
+    with pytest.raises(UnknownPlugin) as info:
+        reg.get("defense", "fancy-name")
+    assert str(info.value) == ("defense 'fancy-name' failed to load: No module named 'no_such_module_xyz' "
+                               "(see bench list)")
+    with pytest.raises(UnknownPlugin) as info:
+        reg.get("attack", "kaboom")  # not an import error: its type stays
+    assert str(info.value) == "attack 'kaboom' failed to load: RuntimeError: boom at import (see bench list)"
+    with pytest.raises(UnknownPlugin, match="victim 'half' failed to load: SyntaxError: "):
+        reg.get("victim", "half")
+    with pytest.raises(UnknownPlugin) as info:
+        reg.get("defense", "oddly_named")  # the file's name is no plugin's name
+    assert str(info.value) == ("unknown defense 'oddly_named'; valid: none registered; 1 module(s) that failed to "
+                               "load may hold it (see bench list)")
+    assert {f.name.rsplit(".", 1)[-1]: f.plugins for f in reg.failures()} == {
+        "oddly_named": (("defense", "fancy-name"),), "boom": (("attack", "kaboom"),), "cut_off": (("victim", "half"),),
+        "helper": ()}
+    assert [f.name.rsplit(".", 1)[-1] for f in reg.failures("attack")] == ["boom"]
+
+
+def test_a_failed_entry_point_is_named_by_its_name_and_its_decorators(outside_package: Path):
+    for name in ("misnamed", "fancy-name"):
+        with pytest.raises(UnknownPlugin) as info:
+            REGISTRY.get("defense", name)
+        assert str(info.value) == (f"defense {name!r} failed to load: No module named 'no_such_module_xyz' "
+                                   "(see bench list)")
+    listing = runner.invoke(app, ["list", "defenses"]).output
+    assert ("  FAILED misnamed (scrbench-outside), would provide misnamed, fancy-name: No module named "
+            "'no_such_module_xyz'\n") in listing
+
+
+def test_bench_run_names_the_import_error_of_a_dataset_module(tmp_path: Path):
+    """soundfile without cffi: the dataset modules fail to import, and `bench run` says so, not 'unknown'."""
+    fake = tmp_path / "fake" / "soundfile"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'cffi'\", name='cffi')\n")
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "SCRBENCH_HOME": str(tmp_path / "home"),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "fake"), root, os.environ.get("PYTHONPATH", "")])}
+    bench = [sys.executable, "-m", "bench"]
+    run = subprocess.run([*bench, "run", "--data", "synth-digits", "--seeds", "1", "--no-progress",
+                          "--results", str(tmp_path / "runs"), *TINY_OPTIONS], env=env, capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == ["error: dataset 'synth-digits' failed to load: No module named 'cffi' "
+                                       "(see bench list)"]
+    listing = subprocess.run([*bench, "list", "datasets"], env=env, capture_output=True, text=True).stdout
+    assert ("  FAILED bench.data.synth_digits (scrbench), would provide synth-digits: No module named 'cffi'\n"
+            in listing)
+    assert not (tmp_path / "home").exists()

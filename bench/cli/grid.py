@@ -12,6 +12,7 @@ from tqdm import tqdm
 from bench.errors import BenchError
 from bench.executors import cells_of, execute
 from bench.grid import expand, load_grid
+from bench.io import check_writable_folder
 
 
 def run_grid(name: str, profile: str, results: Path, options: list[tuple[str, str]], n: int | None,
@@ -22,6 +23,8 @@ def run_grid(name: str, profile: str, results: Path, options: list[tuple[str, st
     grid = load_grid(name)
     runs = expand(grid, profile, results, options, n=n, seeds=seeds, device=device, progress=progress)
     cells = cells_of([r.config for r in runs])
+    if not dry_run:  # once, before any cell, rather than as every cell's failure after the work
+        check_writable_folder(results, "--results")
     typer.echo(f"grid {grid.name} ({grid.title}), profile {profile}: {len(runs)} configurations, {len(cells)} cells "
                f"→ {results}/")
     if dry_run:

@@ -44,4 +44,6 @@ def list_command(
             extra = _configs(p)
             typer.echo(f"  {p.name:<{width}}  {p.description}  ({p.source} {p.version}){extra}")
         for f in REGISTRY.failures(k):
-            typer.echo(f"  FAILED {f.name} ({f.source}): {f.error}")
+            names = [name for kind, name in f.plugins if kind == k]
+            provides = f", would provide {', '.join(names)}" if names else ""
+            typer.echo(f"  FAILED {f.name} ({f.source}){provides}: {f.error}")
