@@ -77,7 +77,8 @@ def run_cell_task(cell: Cell, threads: int | None = None, env: dict[str, str] | 
     return {"seed": cell.seed, "cell_id": r["cell_id"], "skipped": result.skipped, "error": None,
             "what": f"{r['labels']['defense']} × {r['labels']['attack']} on {r['spec']['victim']['name']}",
             "robust": r["robust_acc"], "clean": r["clean_acc"], "seconds": round(time.perf_counter() - started, 1),
-            "at": {c["step"]: c["protocols"]["final@1"] for c in r.get("checkpoints", [])}}
+            "at": {c["step"]: c["protocols"]["final@1"] for c in r.get("checkpoints", [])},
+            "not_reference": r.get("data_provenance", {}).get("not_reference")}
 
 
 def _env() -> dict[str, str]:
@@ -145,9 +146,12 @@ def execute(cells: list[Cell], executor: str = "local", workers: int = 1, thread
         raise BadParameter("--address joins a Ray cluster; use it with --executor ray")
     stream = _local(cells, workers, threads) if executor == "local" else \
         _ray(cells, workers, threads, address, gpus_per_cell)
-    outcomes = []
+    outcomes, warned = [], set()
     for i, out in enumerate(stream, 1):
         outcomes.append(out)
+        if out.get("not_reference") and out["not_reference"] not in warned:  # once per grid, not per cell
+            warned.add(out["not_reference"])
+            log(f"warning: {out['not_reference']}")
         head = f"[{i}/{len(cells)}] {out['what']} seed {out['seed']}"
         if out["error"]:
             log(f"{head}: FAILED: {out['error']}")

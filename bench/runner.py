@@ -14,11 +14,11 @@ import torch
 from attacks.base import Attack
 from bench.checks import QUERY_ONLY
 from bench.data.base import Dataset
-from bench.data.subset import select_eval_subset
+from bench.data.subset import classified_correctly, select_eval_subset
 from bench.environment import environment, resolve_device
 from bench.errors import BadParameter, BenchError, DataError
-from bench.evaluate import HEADLINE, correct, evaluate_cell
-from bench.io import atomic_write_json
+from bench.evaluate import HEADLINE, evaluate_cell
+from bench.io import atomic_write_json, check_writable_folder
 from bench.model import DefendedModel
 from bench.params import defaults, jsonable, signature_params
 from bench.protocols import Protocols
@@ -80,6 +80,13 @@ def route_options(pairs: Iterable[tuple[str, str]], accepted: dict[str, set[str]
     return routed
 
 
+def check_counts(counts: dict[str, int | None]) -> None:
+    """Each given count (flag → value; None: not given) is at least 1, else one line naming flag and value."""
+    for flag, value in counts.items():
+        if value is not None and value < 1:
+            raise BadParameter(f"{flag} {value}: must be at least 1")
+
+
 def checked_score_at(attack: Attack, score_at: Iterable[int]) -> list[int]:
     """The step counts to score inside the attack's one trajectory: sorted, unique, below its step count
     (the last step is the final examples, always scored); one clear line when the attack cannot do it."""
@@ -106,9 +113,9 @@ class Run:
 
     def __init__(self, config: RunConfig, log: Callable[[str], None] = print):
         self.config, self.log = config, log
+        check_counts({"--n": config.n, "--seeds": len(config.seeds), "--batch-size": config.batch_size,
+                      "--draws": config.draws, "--vote": config.vote})
         self.device = resolve_device(config.device)
-        if config.batch_size < 1:
-            raise BadParameter("--batch-size must be at least 1")
         self.protocols = Protocols(config.draws, config.draws if config.vote is None else config.vote)
         plugins = {s: REGISTRY.get(_KIND[s], getattr(config, s)) for s in SECTIONS}
         accepted = {s: set(signature_params(p.factory)) for s, p in plugins.items()}
@@ -120,9 +127,17 @@ class Run:
             raise BadParameter(f"attack parameter {clash[0]!r} given twice (flag and -o); keep one")
         routed["attack"].update(flags)
 
+        # every plugin is built (its parameters checked) and the results folder probed before the data is
+        # built or loaded: a typo or an unwritable folder costs a second, not a dataset build or a whole run
         self.dataset: Dataset
         self.dataset, self.data_params = REGISTRY.create("dataset", config.data, routed["data"])
+        self.defense, self.defense_params = REGISTRY.create("defense", config.defense, routed["defense"])
+        self.attack, _ = REGISTRY.create("attack", config.attack, routed["attack"])
+        check_writable_folder(config.results, "--results")
         self.dataset.prepare(progress=config.progress)
+        not_reference = self.dataset.not_reference()
+        if not_reference:
+            log(f"warning: {not_reference}")
         self.victim = load_victim(config.victim, routed["victim"], self.device)
         if tuple(self.victim.card.get("classes", self.dataset.classes)) != tuple(self.dataset.classes):
             raise DataError(f"victim {config.victim!r} was trained on classes {self.victim.card['classes']}, "
@@ -131,8 +146,6 @@ class Run:
         if trained_on and trained_on != config.data:
             log(f"warning: victim {config.victim!r} was trained on {trained_on!r}, evaluated on {config.data!r}")
 
-        self.defense, self.defense_params = REGISTRY.create("defense", config.defense, routed["defense"])
-        self.attack, _ = REGISTRY.create("attack", config.attack, routed["attack"])
         crafted_on = getattr(self.attack, "classes", None)  # a transfer surrogate's classes
         if crafted_on is not None and tuple(crafted_on) != tuple(self.dataset.classes):
             raise DataError(f"attack {config.attack!r} crafts on a model of classes {list(crafted_on)}, "
@@ -145,8 +158,9 @@ class Run:
 
     def _eval_subset(self):
         test = self.dataset.load(self.config.split)
-        bare = lambda x: self.model.classifier(self.model.frontend(x))  # noqa: E731
-        flags = correct(bare, test.waves, test.labels, self.config.batch_size, self.device)
+        self.split_hash = test.content_hash()  # the data's identity: two folders read by one plugin differ here
+        flags = classified_correctly(self.model.frontend, self.model.classifier, test, self.config.batch_size,
+                                     self.device)
         if self.config.n is None:  # the whole split, as the paper's Table 2: every clip the victim gets right
             return test.subset([i for i, ok in enumerate(flags.tolist()) if ok])
         return select_eval_subset(test, flags, self.config.n, self.config.subset_seed)
@@ -169,7 +183,7 @@ class Run:
             "attack": {"name": self.config.attack, "params": attack_params},
             "victim": self.victim.spec(),
             "data": {"name": self.config.data, "params": jsonable(self.dataset.spec_params(self.data_params)),
-                     "split": self.config.split,
+                     "split": self.config.split, "split_hash": self.split_hash,
                      "subset": {"n": "all" if self.config.n is None else self.config.n,
                                 "seed": self.config.subset_seed, "hash": self.subset_hash}},
             "norm": attack_params.get("norm"), "eps": attack_params.get("eps"),
@@ -203,6 +217,7 @@ class Run:
             "subset": {"ids": self.clips.ids, "labels": self.clips.labels.tolist(), "hash": self.subset_hash},
             **measured,
             "victim_card": {k: self.victim.card.get(k) for k in ("arch", "config", "clean_test_acc", "dataset")},
+            "data_provenance": {**self.dataset.provenance(), "not_reference": self.dataset.not_reference()},
             "environment": environment(self.device),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

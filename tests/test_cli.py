@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 
 from attacks.base import Attack
 from bench.cli import app
+from bench.data.synth_digits import PEAK
+from bench.io import check_writable_folder
 from bench.results import iter_records
 from bench.victim import load_victim
 from tests.conftest import TINY_OPTIONS, kill_after_first_record
@@ -46,7 +49,11 @@ def test_run_writes_one_complete_record_per_seed(tmp_path: Path, tiny_synth):
         assert (spec["protocols"], spec["gradient_mode"], spec["defense"]["name"]) == \
             ({"draws": 10, "vote": 10}, "exact", "none")
         assert spec["victim"]["name"] == "resnext29" and len(spec["victim"]["params"]["weights_sha256"]) == 64
-        assert spec["data"]["params"] == {"clips_per_voice": 2, "voices": 2, "seed": 0}
+        assert spec["data"]["params"] == {"clips_per_voice": 2, "voices": 2, "seed": 0, "peak_min": PEAK[0],
+                                          "peak_max": PEAK[1]}
+        assert spec["data"]["split_hash"] == tiny_synth.load("test").content_hash()  # the data's identity
+        assert r["data_provenance"]["content_hash"] == tiny_synth.info()["content_hash"]
+        assert r["data_provenance"]["matches_reference"] is None  # no reference build for the tiny parameters
         assert spec["data"]["subset"]["hash"] == r["subset"]["hash"] and len(r["subset"]["ids"]) == 10
         assert r["clean_acc_victim"] == 100.0 and r["n"] == 10
         assert all(len(v) == 10 for v in r["per_sample"].values())
@@ -108,6 +115,73 @@ def test_bad_input_gives_one_clear_line(tmp_path: Path, tiny_synth, extra: list[
     assert out.exit_code == 2
     assert out.output.startswith("error: ") and message in out.output and out.output.count("\n") == 1
     assert not list(iter_records(tmp_path / "runs"))
+
+
+@pytest.mark.parametrize("extra, line", [
+    (["--eps", "0"], "error: pgd: eps must be a finite number > 0, got 0"),
+    (["--eps", "inf"], "error: pgd: eps must be a finite number > 0, got inf"),
+    (["--eps", "nan"], "error: pgd: eps must be a finite number > 0, got nan"),
+    (["-o", "eps=inf"], "error: pgd: eps must be a finite number > 0, got inf"),
+    (["--steps", "-3"], "error: --steps -3: must be at least 1"),
+    (["--eot", "0"], "error: --eot 0: must be at least 1"),
+    (["--seeds", "-1"], "error: --seeds -1: must be at least 1"),
+    (["--n", "0"], "error: --n 0: must be at least 1"),
+    (["--draws", "0"], "error: --draws 0: must be at least 1"),
+    (["--vote", "0"], "error: --vote 0: must be at least 1"),
+    (["--batch-size", "0"], "error: --batch-size 0: must be at least 1"),
+    (["--grid", "table1", "--seeds", "0"], "error: --seeds 0: must be at least 1"),
+])
+def test_bad_numbers_fail_in_one_line_before_any_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     extra: list[str], line: str):
+    home = tmp_path / "home"  # empty: any dataset build or load would fill it
+    monkeypatch.setenv("SCRBENCH_HOME", str(home))
+    out = runner.invoke(app, ["run", "--no-progress", "--results", str(tmp_path / "runs"), *TINY_OPTIONS, *extra])
+    assert (out.exit_code, out.output) == (2, f"{line}\n")
+    assert not home.exists() and not (tmp_path / "runs").exists()
+
+
+def _results_fail_before_any_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, results: Path, line: str) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("SCRBENCH_HOME", str(home))
+    single = runner.invoke(app, ["run", "--no-progress", "--results", str(results), *TINY_OPTIONS])
+    grid = runner.invoke(app, ["run", "--grid", "table1", "--n", "10", "--seeds", "1", "--no-progress",
+                               "--results", str(results)])
+    for out in (single, grid):
+        assert (out.exit_code, out.output) == (2, f"{line}\n")
+    assert not home.exists()
+
+
+def test_results_path_that_is_a_file_fails_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    results = tmp_path / "runs.json"
+    results.write_text("{}")
+    _results_fail_before_any_data(tmp_path, monkeypatch, results, f"error: --results {results} is a file, not a "
+                                  "folder; pass a folder path (it is created if missing)")
+    _results_fail_before_any_data(tmp_path, monkeypatch, results / "runs", f"error: --results {results / 'runs'} "
+                                  "cannot be written (Not a directory); fix its permissions or pass a folder you "
+                                  "can write to")
+
+
+def test_unwritable_results_folder_fails_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    results = tmp_path / "runs"
+    results.mkdir(mode=0o500)
+    try:
+        if os.geteuid() == 0:  # root writes whatever the permission bits say
+            try:
+                (results / "probe").touch()
+            except PermissionError:
+                pass
+            else:
+                pytest.skip("running as root: a 0o500 folder is still writable")
+        _results_fail_before_any_data(tmp_path, monkeypatch, results, f"error: --results {results} cannot be "
+                                      "written (Permission denied); fix its permissions or pass a folder you can "
+                                      "write to")
+    finally:
+        results.chmod(0o700)
+
+
+def test_results_folder_is_created_and_probed_without_leaving_anything(tmp_path: Path):
+    check_writable_folder(tmp_path / "a" / "b", "--results")
+    assert (tmp_path / "a" / "b").is_dir() and not list((tmp_path / "a" / "b").iterdir())
 
 
 def test_corrupt_checkpoint_is_reported_in_one_line(tmp_path: Path, tiny_synth):

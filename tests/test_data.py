@@ -157,6 +157,20 @@ def test_bad_clips_fail_with_one_clear_line(tmp_path: Path, problem: str, match:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_truncated_wav_is_an_error_naming_the_file_not_zero_padding(tmp_path: Path, subtype: str):
+    path = tmp_path / "clip.wav"
+    sf.write(path, _tone(440, 1.0, 16000), 16000, subtype=subtype)
+    assert read_clip(path).shape == (16000,)
+    path.write_bytes(path.read_bytes()[:-1000])  # the header still promises 16000 samples
+    held = 16000 - 1000 // (2 if subtype == "PCM_16" else 4)
+    assert sf.read(path)[0].shape == (held,)  # what libsndfile alone does: reads what is there, no error
+    with pytest.raises(DataError) as info:
+        read_clip(path)
+    assert str(info.value) == (f"{path} is truncated: its header promises 16000 samples, the file holds {held}; "
+                               "re-export or remove it")
+
+
 def test_wrong_sample_rate_is_an_error_where_resampling_is_not_allowed(tmp_path: Path):
     path = tmp_path / "clip.wav"
     sf.write(path, _tone(440, 1.0, 8000), 8000)

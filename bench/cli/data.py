@@ -30,3 +30,11 @@ def prepare_command(
     dataset.prepare(progress=True)
     sizes = ", ".join(f"{s} {len(dataset.load(s))}" for s in dataset.splits)
     typer.echo(f"{name} ready: {sizes} clips")
+    built = dataset.provenance()
+    if built.get("content_hash"):
+        match = {True: "equals the reference build's", False: f"differs from the reference build's "
+                 f"{built['reference_hash']}", None: "no reference build for these parameters"}
+        typer.echo(f"content hash {built['content_hash']} ({match[built['matches_reference']]})")
+    warning = dataset.not_reference()
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)

@@ -13,7 +13,7 @@ from bench.cli._common import int_list, one_line_errors
 from bench.errors import BadParameter
 from bench.params import parse_assignments
 from bench.protocols import ANY_ITER, ANY_ITER_NOTE, protocol_order
-from bench.runner import RunConfig, run, summarize
+from bench.runner import RunConfig, check_counts, run, summarize
 
 
 class NormChoice(str, Enum):
@@ -67,6 +67,7 @@ def run_command(
 ) -> None:
     """Measure clean and robust accuracy of a defended victim; one result record per seed (cell)."""
     options = parse_assignments(option or [])
+    check_counts({"--n": n, "--seeds": seeds})
     if grid is not None:
         single = {"--defense": defense, "--attack": attack, "--victim": victim, "--data": data, "--norm": norm,
                   "--eps": eps, "--steps": steps, "--eot": eot, "--surrogate": surrogate, "--score-at": score_at,
@@ -82,8 +83,7 @@ def run_command(
         return
     if executor != "local" or workers != 1 or dry_run or address or gpus_per_cell is not None:
         raise BadParameter("--executor, --workers, --address, --gpus-per-cell and --dry-run apply to --grid runs")
-    if seeds is not None and seeds < 1:
-        raise typer.BadParameter("--seeds must be at least 1")
+    check_counts({"--steps": steps, "--eot": eot, "--batch-size": batch_size, "--draws": draws, "--vote": vote})
     config = RunConfig(
         defense=defense or "none", attack=attack or "pgd", victim=victim or "resnext29", data=data or "synth-digits",
         options=options,

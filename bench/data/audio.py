@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,38 @@ def fix_length(wave: np.ndarray, num_samples: int = NUM_SAMPLES) -> np.ndarray:
 
 
 def resample(wave: np.ndarray, orig_rate: int, new_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """torchaudio's windowed-sinc resampler, in the input's precision (float64 where the result defines data)."""
     if orig_rate == new_rate:
         return wave
-    out = torchaudio.functional.resample(torch.from_numpy(wave), orig_rate, new_rate)
-    return out.numpy().astype(np.float32)
+    return torchaudio.functional.resample(torch.from_numpy(wave), orig_rate, new_rate).numpy()
+
+
+def wav_frames(path: Path) -> tuple[int, int] | None:
+    """(frames a WAV's ``data`` chunk header declares, frames the file holds), or None where that cannot be
+    told: not a RIFF WAV, a header that declares no size (streaming writers leave 0 or 0xFFFFFFFF there), an
+    unreadable file (``sf.read`` then names the problem).
+
+    libsndfile trusts the file size over the header, so only the header tells a cut-off file from a short one."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+                return None
+            size = path.stat().st_size
+            block_align, pos = 0, 12
+            while pos + 8 <= size:
+                f.seek(pos)
+                chunk, length = struct.unpack("<4sI", f.read(8))
+                if chunk == b"fmt " and length >= 14:
+                    block_align = struct.unpack("<H", f.read(14)[12:14])[0]
+                elif chunk == b"data":
+                    if not block_align or length in (0, 0xFFFFFFFF):
+                        return None
+                    return length // block_align, (size - pos - 8) // block_align
+                pos += 8 + length + (length & 1)  # chunks are padded to an even length
+    except (OSError, struct.error):
+        return None
+    return None
 
 
 def read_clip(
@@ -34,12 +63,19 @@ def read_clip(
     num_samples: int = NUM_SAMPLES,
     allow_resample: bool = True,
 ) -> np.ndarray:
-    """A mono clip as float32 in [-1, 1], resampled to ``sample_rate`` and fixed to ``num_samples``."""
+    """A mono clip as float32 in [-1, 1], resampled to ``sample_rate`` and fixed to ``num_samples``.
+
+    Read and resampled in float64 (then rounded once to float32): float32 CPU kernels differ between CPU
+    types, and these samples define the data's content hash."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"missing audio file {path}; check the dataset folder or rebuild it")
+    frames = wav_frames(path)
+    if frames is not None and frames[1] < frames[0]:  # libsndfile would read what is there, then zeros pad it
+        raise DataError(f"{path} is truncated: its header promises {frames[0]} samples, the file holds {frames[1]}; "
+                        "re-export or remove it")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except Exception as exc:  # noqa: BLE001 - soundfile raises several types
         raise DataError(f"cannot read {path} as audio ({' '.join(str(exc).split())}); replace or remove it") from None
     if data.shape[0] == 0:
@@ -60,4 +96,4 @@ def read_clip(
                 f"e.g. `sox in.wav -r {sample_rate} out.wav`"
             )
         wave = np.clip(resample(wave, rate, sample_rate), -1.0, 1.0)
-    return fix_length(wave, num_samples)
+    return fix_length(wave, num_samples).astype(np.float32)

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -22,6 +23,16 @@ def scrbench_home() -> Path:
         return Path(os.environ["SCRBENCH_HOME"]).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "scrbench"
+
+
+def build_platform() -> dict[str, str]:
+    """What a data build ran on, kept beside its content hash to explain a hash that differs."""
+    import platform
+
+    import numpy
+
+    return {"machine": platform.machine(), "system": platform.system(), "python": platform.python_version(),
+            "numpy": numpy.__version__, "torch": torch.__version__.split("+")[0]}
 
 
 @dataclass
@@ -65,8 +76,17 @@ class Dataset(ABC):
         """All clips of ``split``, in a fixed order."""
 
     def spec_params(self, params: dict) -> dict:
-        """The parameters that identify the data in a result (the subset hash pins the content anyway)."""
+        """The parameters that identify the data in a result (the split's content hash pins the clips)."""
         return params
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the clips came from, kept in each record as information (not part of a cell's identity:
+        a folder's path or a build's machine does not change the clips)."""
+        return {}
+
+    def not_reference(self) -> str | None:
+        """Why results on this data are not comparable with the committed reference results, or None."""
+        return None
 
     def check_split(self, split: str) -> None:
         from bench.errors import DataError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -33,7 +33,11 @@ class SC09(Dataset):
         self.root = Path(root).expanduser() if root else self._download_dir()
 
     def spec_params(self, params: dict) -> dict:
-        return {"version": params["version"]}  # where the folder lives does not change the clips
+        # where the folder lives does not change the clips; which clips it holds is the split's content hash
+        return {"version": params["version"]}
+
+    def provenance(self) -> dict[str, Any]:
+        return {"root": str(self.root)}
 
     def _download_dir(self) -> Path:
         return scrbench_home() / "data" / "SpeechCommands" / f"speech_commands_{self.version}"

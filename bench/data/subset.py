@@ -6,21 +6,28 @@ correctly"; we pick them with a seeded generator and record the ordered IDs and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from bench.data.base import ClipSet
 from bench.errors import DataError
-from bench.seeding import make_generator
+from bench.seeding import PortableRandom
 
 
 @torch.no_grad()
-def predict(model: Callable[[Tensor], Tensor], waves: Tensor, batch_size: int, device: torch.device) -> Tensor:
-    """Arg-max predictions of a deterministic ``model`` over ``waves``, batched, returned on the CPU."""
-    out = [model(waves[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(waves), batch_size)]
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+def classified_correctly(frontend: nn.Module, classifier: nn.Module, clips: ClipSet, batch_size: int,
+                         device: torch.device) -> Tensor:
+    """Which clips the bare victim classifies correctly, computed in float64 on a copy of the victim.
+
+    The subset picked from these flags defines cell ids, which must be the same on every machine; float32
+    logits differ between CPU types in their last bits, enough to flip a clip whose top two nearly tie,
+    while float64's differences are ~1e-9 times as large."""
+    bare = nn.Sequential(copy.deepcopy(frontend), copy.deepcopy(classifier)).to(device, torch.float64).eval()
+    flags = [bare(clips.waves[i : i + batch_size].to(device, torch.float64)).argmax(1).cpu()
+             == clips.labels[i : i + batch_size] for i in range(0, len(clips), batch_size)]
+    return torch.cat(flags) if flags else torch.zeros(0, dtype=torch.bool)
 
 
 def select_eval_subset(clips: ClipSet, correct: Tensor, n: int, seed: int) -> ClipSet:
@@ -30,7 +37,7 @@ def select_eval_subset(clips: ClipSet, correct: Tensor, n: int, seed: int) -> Cl
     if n < 1:
         raise DataError("--n must be at least 1")
     quota = [n // num_classes + (1 if c < n % num_classes else 0) for c in range(num_classes)]
-    order = torch.randperm(len(clips), generator=make_generator(seed, "eval-subset")).tolist()
+    order = PortableRandom(seed, "eval-subset").permutation(len(clips))  # the subset defines cell ids
     chosen: list[list[int]] = [[] for _ in range(num_classes)]
     for i in order:
         c = int(clips.labels[i])

@@ -19,13 +19,13 @@ import torch
 from tqdm import tqdm
 
 from bench.data.audio import resample
-from bench.data.base import DIGITS, ClipSet, Dataset, scrbench_home
+from bench.data.base import DIGITS, ClipSet, Dataset, build_platform, scrbench_home
 from bench.data.espeak import espeak_variants
 from bench.errors import DataError
 from bench.frontend import NUM_SAMPLES, SAMPLE_RATE
 from bench.io import atomic_directory, atomic_write_json
 from bench.registry import register
-from bench.seeding import make_generator
+from bench.seeding import PortableRandom
 
 ACCENTS = ("en", "en-us", "en-GB-scotland", "en-GB-x-gbclan", "en-GB-x-gbcwmd", "en-GB-x-rp", "en-029", "en-US-nyc")
 HELD_OUT_FRACTION = {"valid": 0.15, "test": 0.15}
@@ -35,7 +35,14 @@ MANIFEST_FIELDS = ["id", "split", "label", "word", "voice", "accent", "rate", "p
 # level-normalised and are mostly well below full scale. The level sets what an absolute budget such as
 # ε = 0.002 means; with peaks in 0.1..0.9 (format 2) the slim victim kept 15-17% under PGD-10, here ≈ 0.
 PEAK = (0.06, 0.6)
-FORMAT_VERSION = 4  # 2: peaks 0.1..0.9; (3 was an unreleased trial of 0.04..0.4)
+NOISE_STD = (1e-4, 1e-3)  # the recording noise floor's standard deviation, log-uniform
+# 2: peaks 0.1..0.9; (3 was an unreleased trial of 0.04..0.4); 4: peaks 0.06..0.6;
+# 5: drawn from PortableRandom and rendered in float64, so every machine builds the same clips.
+FORMAT_VERSION = 5
+# The content hash of the reference build of the default parameters: the build the shipped weights were
+# trained on and `results/reference/` was made on. Any machine that installs the project builds the same.
+REFERENCE_BUILD = {"content_hash": "1eaa90b2dc6de83ceb1506d6f3557ae35c132e6b0cca9edbea470df02e4b38f9",
+                   "espeak_ng": "1.52.0"}
 
 
 def _log_uniform(u: float, lo: float, hi: float) -> float:
@@ -52,20 +59,25 @@ class SynthDigits(Dataset):
     a voice's clips depend only on ``seed`` and the voice, so a capped build is a subset of the full one.
     """
 
-    def __init__(self, clips_per_voice: int = 4, voices: int | None = None, seed: int = 0):
+    def __init__(self, clips_per_voice: int = 4, voices: int | None = None, seed: int = 0,
+                 peak_min: float = PEAK[0], peak_max: float = PEAK[1]):
         if clips_per_voice < 1 or (voices is not None and voices < 1):
             raise DataError("synth-digits: clips_per_voice and voices must be at least 1")
+        if not 0 < peak_min <= peak_max <= 1:
+            raise DataError(f"synth-digits: need 0 < peak_min <= peak_max <= 1 (got {peak_min}, {peak_max})")
         self.clips_per_voice = clips_per_voice
         self.voices = voices
         self.seed = seed
+        self.peak_min, self.peak_max = peak_min, peak_max
 
     @property
     def root(self) -> Path:
-        key = hashlib.sha256(f"{self.clips_per_voice}/{self.voices}/{self.seed}".encode()).hexdigest()[:10]
+        level = "" if (self.peak_min, self.peak_max) == PEAK else f"/{self.peak_min}/{self.peak_max}"
+        key = hashlib.sha256(f"{self.clips_per_voice}/{self.voices}/{self.seed}{level}".encode()).hexdigest()[:10]
         return scrbench_home() / "data" / f"synth-digits-v{FORMAT_VERSION}-{key}"
 
     def voice_splits(self, variants: list[str]) -> dict[str, list[str]]:
-        order = torch.randperm(len(variants), generator=make_generator(self.seed, "synth-digits", "voices")).tolist()
+        order = PortableRandom(self.seed, "synth-digits", "voices").permutation(len(variants))
         shuffled = [variants[i] for i in order]
         n_valid = round(HELD_OUT_FRACTION["valid"] * len(variants))
         n_test = round(HELD_OUT_FRACTION["test"] * len(variants))
@@ -77,23 +89,44 @@ class SynthDigits(Dataset):
         path = self.root / "dataset.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 
+    def is_default_build(self) -> bool:
+        return (self.clips_per_voice, self.voices, self.seed, self.peak_min, self.peak_max) == (4, None, 0, *PEAK)
+
+    def provenance(self) -> dict:
+        info = self.info()
+        reference = REFERENCE_BUILD["content_hash"] if self.is_default_build() else None
+        return {"content_hash": info.get("content_hash"), "reference_hash": reference,
+                "matches_reference": None if reference is None else info.get("content_hash") == reference,
+                "espeak_ng": info.get("espeak_ng"), "built_on": info.get("built_on")}
+
+    def not_reference(self) -> str | None:
+        p = self.provenance()
+        if p["matches_reference"] is not False:
+            return None
+        on = p["built_on"] or {}
+        return (f"this synth-digits build ({str(p['content_hash'])[:12]}, espeak-ng {p['espeak_ng']}, built on "
+                f"{on.get('machine')} {on.get('system')}, numpy {on.get('numpy')}, torch {on.get('torch')}) differs "
+                f"from the reference build ({p['reference_hash'][:12]}, espeak-ng {REFERENCE_BUILD['espeak_ng']}): "
+                "its clips, evaluation subsets and cell ids differ, so results are not comparable with "
+                "results/reference/ or the shipped weights' cards; please report your platform")
+
     def _job(self, voice: str) -> tuple[list[dict], np.ndarray]:
-        """Every random draw for one voice's clips, from a generator seeded by (seed, voice)."""
-        generator = make_generator(self.seed, "synth-digits", "voice", voice)
+        """Every random draw for one voice's clips, from a portable stream seeded by (seed, voice)."""
+        stream = PortableRandom(self.seed, "synth-digits", "voice", voice)
         clips, noise = [], []
         for label, word in enumerate(DIGITS):
             for k in range(self.clips_per_voice):
-                u = torch.rand(7, generator=generator, dtype=torch.float64).tolist()
+                u = stream.uniform(7).tolist()
                 clips.append({
                     "id": f"{voice.replace(' ', '-')}_{word}_{k}", "label": label, "word": word,
                     "accent": ACCENTS[min(int(u[0] * len(ACCENTS)), len(ACCENTS) - 1)],
                     "rate": int(130 + 90 * u[1]),  # words per minute
                     "pitch": int(20 + 60 * u[2]), "range": int(10 + 80 * u[3]),
-                    "peak": round(_log_uniform(u[4], PEAK[0], PEAK[1]), 6),  # random gain
-                    "noise_std": round(_log_uniform(u[5], 1e-4, 1e-3), 8),  # recording noise floor
+                    "peak": round(_log_uniform(u[4], self.peak_min, self.peak_max), 6),  # random gain
+                    "noise_std": round(_log_uniform(u[5], *NOISE_STD), 8),  # recording noise floor
                     "offset_fraction": u[6],  # random placement inside the second
                 })
-                noise.append(torch.randn(NUM_SAMPLES, generator=generator).numpy())
+                noise.append(stream.normal(NUM_SAMPLES))
         return clips, np.stack(noise)
 
     def prepare(self, progress: bool = True) -> None:
@@ -136,10 +169,12 @@ class SynthDigits(Dataset):
             content.update(f"{row['id']},{row['split']},{row['label']},{row['sha256']}\n".encode())
         atomic_write_json(root / "dataset.json", {
             "name": "synth-digits", "format_version": FORMAT_VERSION,
-            "params": {"clips_per_voice": self.clips_per_voice, "voices": self.voices, "seed": self.seed},
+            "params": {"clips_per_voice": self.clips_per_voice, "voices": self.voices, "seed": self.seed,
+                       "peak_min": self.peak_min, "peak_max": self.peak_max},
             "sample_rate": SAMPLE_RATE, "num_samples": NUM_SAMPLES, "classes": list(DIGITS),
             "counts": {s: sum(r["split"] == s for r in rows) for s in self.splits},
             "voices": splits, "espeak_ng": version, "content_hash": content.hexdigest(),
+            "built_on": build_platform(),
         })
 
     def load(self, split: str) -> ClipSet:
@@ -186,11 +221,15 @@ def _trim(wave: np.ndarray, threshold: float = 0.002) -> np.ndarray:
 
 
 def _render(raw: np.ndarray, rate: int, clip: dict, noise: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """(int16 PCM, offset, speech length): resample to 16 kHz, trim silence, set the peak, place, add noise."""
-    speech = _trim(resample(raw.astype(np.float32) / 32768.0, rate, SAMPLE_RATE))[:NUM_SAMPLES]
+    """(int16 PCM, offset, speech length): resample to 16 kHz, trim silence, set the peak, place, add noise.
+
+    All in float64, rounded once to int16 at the end, so that machines whose float64 kernels differ in the
+    last bit still write the same PCM: in the default build no sample lies closer to a rounding boundary than
+    5e-9 of a quantum, over a thousand times a last-bit difference there (float32's is ~1e-3 of a quantum)."""
+    speech = _trim(resample(raw.astype(np.float64) / 32768.0, rate, SAMPLE_RATE))[:NUM_SAMPLES]
     speech = speech * (clip["peak"] / max(float(np.abs(speech).max()), 1e-9))
     offset = int(clip["offset_fraction"] * (NUM_SAMPLES - len(speech) + 1))
-    wave = np.zeros(NUM_SAMPLES, np.float32)
+    wave = np.zeros(NUM_SAMPLES, np.float64)
     wave[offset : offset + len(speech)] = speech
     wave = np.clip(wave + clip["noise_std"] * noise, -1.0, 1.0)
     return np.clip(np.round(wave * 32768.0), -32768, 32767).astype(np.int16), offset, len(speech)

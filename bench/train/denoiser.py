@@ -178,7 +178,8 @@ def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) ->
         "n_params": sum(p.numel() for p in net.parameters()),
         "schedule": {"steps": schedule.steps, "beta_start": float(schedule.betas[0]),
                      "beta_end": float(schedule.betas[-1])},
-        "dataset": {"name": cfg.data, "params": dataset.spec_params(data_params), "train_hash": train.content_hash(),
+        "dataset": {"name": cfg.data, "params": dataset.spec_params(data_params), "build": dataset.provenance(),
+                    "train_hash": train.content_hash(),
                     "valid_hash": valid.content_hash(), "sizes": {"train": len(train), "valid": len(valid)}},
         "training": {"steps": step, "batch_size": cfg.batch_size, "lr": cfg.lr, "ema": cfg.ema, "crop": cfg.crop,
                      **({"augment": {**AUGMENT, "noise_std": (AUGMENT["noise_std"][0], cfg.noise_max)}}

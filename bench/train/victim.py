@@ -119,7 +119,7 @@ def train_victim(cfg: VictimTraining, log: Callable[[str], None] = print) -> Pat
         "kind": "victim", "arch": cfg.arch, "config": config, "params": params,
         "n_params": sum(p.numel() for p in classifier.parameters()),
         "classes": list(dataset.classes),
-        "dataset": {"name": cfg.data, "params": dataset.spec_params(data_params),
+        "dataset": {"name": cfg.data, "params": dataset.spec_params(data_params), "build": dataset.provenance(),
                     **{f"{s}_hash": c.content_hash() for s, c in splits.items()},
                     "sizes": {s: len(c) for s, c in splits.items()}},
         "training": {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
