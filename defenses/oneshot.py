@@ -18,7 +18,7 @@ class OneShot(WaveDiffusionDefense):
     """One-shot (Carlini et al., ICLR 2023): DiffWave noise to t, then x̂0 from a single network call.
 
     x̂0 = (x_t − sqrt(1 − ᾱ_t) ε_θ(x_t, t−1)) / sqrt(ᾱ_t) ("(Certified!!) Adversarial Robustness for Free!";
-    released_code_spec §5).
+    Carlini et al., ICLR 2023).
     """
 
     def __init__(self, t: int = 2, config: Literal["slim", "paper"] = "slim", weights: Path | None = None):

@@ -1,9 +1,10 @@
 """Unconditional DiffWave ε-network (Kong et al., "DiffWave: A Versatile Diffusion Model for Audio Synthesis",
 ICLR 2021), in the form of philsyn/DiffWave-unconditional that AudioPure and DualPure load.
 
-Module and parameter names follow that code (released_code_spec §3.1, §3.4), so its published
-``model_state_dict`` loads unchanged: ``init_conv.0.conv.weight_g``, ``residual_layer.fc_t1.weight``,
-``residual_layer.residual_blocks.{i}.dilated_conv_layer.conv.weight_v``, ``final_conv.2.conv.weight`` ...
+Module and parameter names follow that code (as the released AudioPure code, github.com/cychomatica/AudioPure,
+uses it), so its published ``model_state_dict`` loads unchanged: ``init_conv.0.conv.weight_g``,
+``residual_layer.fc_t1.weight``, ``residual_layer.residual_blocks.{i}.dilated_conv_layer.conv.weight_v``,
+``final_conv.2.conv.weight`` ...
 The network maps (x_t, step index) to ε̂ and knows nothing of the schedule.
 
 Quirk kept on purpose: the released residual block adds the step embedding to its input *in place*, so the

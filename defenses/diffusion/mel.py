@@ -1,7 +1,7 @@
 """The mel diffusion model's input scale: dB mel linearly standardised to [−1, 1].
 
-AudioPure's ``melspec_standardize`` (released_code_spec §4.3): bounds [−100, 38.22] dB, "calculated from
-full SC09"; the inverse is linear. The mel U-Net is trained and applied on this scale.
+AudioPure's ``melspec_standardize`` (github.com/cychomatica/AudioPure): bounds [−100, 38.22] dB,
+"calculated from full SC09"; the inverse is linear. The mel U-Net is trained and applied on this scale.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Denoising Diffusion Probabilistic Models", ICML 2021) as AudioPure's DiffSpec an
 blocks with scale-shift norm, multi-head self-attention at the configured downsampling factors. Module and
 parameter names follow improved-diffusion (``time_embed.0.weight``, ``input_blocks.1.0.in_layers.2.weight``,
 ``middle_block.1.qkv.weight``, ``out.2.weight`` ...), so a published plain state dict loads unchanged
-(released_code_spec §4.3). The network never sees the schedule.
+(AudioPure's and DualPure's released code: github.com/cychomatica/AudioPure,
+github.com/Sec4ai/DualPure). The network never sees the schedule.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The noise schedule: the only place where β, ᾱ and the posterior variance are computed.
 
-DiffWave's (and DualPure's mel U-Net's) discrete schedule (released_code_spec §3.2): T = 200,
+DiffWave's (and DualPure's mel U-Net's) discrete schedule (github.com/cychomatica/AudioPure): T = 200,
 β_n = linspace(1e-4, 0.02, 200), α_n = 1 − β_n, ᾱ_n = ∏_{k≤n} α_k, β̃_n = β_n (1 − ᾱ_{n−1}) / (1 − ᾱ_n).
 
 Convention: ``t`` counts noise steps, 1 ≤ t ≤ T (DualPure's t_w and t_s, AudioPure's n*); the ε-networks
@@ -80,7 +80,7 @@ class NoiseSchedule(nn.Module):
         return mean + self._at(self.posterior_variance, t, x_t).sqrt() * noise
 
     def sde_drift(self, x: Tensor, t: int, eps: Tensor) -> Tensor:
-        """Per-step drift of AudioPure's reverse VP-SDE (spec §3.5) in discrete units:
+        """Per-step drift of AudioPure's reverse VP-SDE (Wu et al., ICLR 2023) in discrete units:
         ½β_t x − β_t ε / sqrt(1 − ᾱ_t), i.e. −f_rev·dt with the score −ε/sqrt(1 − ᾱ_t)."""
         beta = self._at(self.betas, t, x)
         ab = self._at(self.alphas_cumprod, t, x)

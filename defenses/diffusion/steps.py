@@ -82,8 +82,8 @@ class _GridBrownian(torchsde.BrownianInterval.__mro__[1]):  # torchsde's BaseBro
 
 
 class _ReverseVPSDE(nn.Module):
-    """AudioPure's reverse VP-SDE (spec §3.5) in step units: time s = 0..t, one Euler step per unit, drift
-    ½β_n x − β_n ε/sqrt(1 − ᾱ_n), diffusion sqrt(β̃_n) (0 at the last step), with n = t − s."""
+    """AudioPure's reverse VP-SDE (Wu et al., ICLR 2023) in step units: time s = 0..t, one Euler step per
+    unit, drift ½β_n x − β_n ε/sqrt(1 − ᾱ_n), diffusion sqrt(β̃_n) (0 at the last step), with n = t − s."""
 
     noise_type = "diagonal"
     sde_type = "ito"
