@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,10 +15,10 @@ import torch
 from attacks.base import Attack
 from bench.checks import QUERY_ONLY
 from bench.data.base import Dataset
-from bench.data.subset import classified_correctly, select_eval_subset
+from bench.data.subset import select_eval_subset
 from bench.environment import environment, resolve_device
 from bench.errors import BadParameter, BenchError, DataError
-from bench.evaluate import HEADLINE, evaluate_cell
+from bench.evaluate import HEADLINE, correct, evaluate_cell
 from bench.io import atomic_write_json, check_writable_folder
 from bench.model import DefendedModel
 from bench.params import defaults, jsonable, signature_params
@@ -114,7 +115,8 @@ class Run:
     def __init__(self, config: RunConfig, log: Callable[[str], None] = print):
         self.config, self.log = config, log
         check_counts({"--n": config.n, "--seeds": len(config.seeds), "--batch-size": config.batch_size,
-                      "--draws": config.draws, "--vote": config.vote})
+                      "--draws": config.draws, "--vote": config.vote,
+                      "--steps": config.attack_options.get("steps"), "--eot": config.attack_options.get("eot")})
         self.device = resolve_device(config.device)
         self.protocols = Protocols(config.draws, config.draws if config.vote is None else config.vote)
         plugins = {s: REGISTRY.get(_KIND[s], getattr(config, s)) for s in SECTIONS}
@@ -135,9 +137,9 @@ class Run:
         self.attack, _ = REGISTRY.create("attack", config.attack, routed["attack"])
         check_writable_folder(config.results, "--results")
         self.dataset.prepare(progress=config.progress)
-        not_reference = self.dataset.not_reference()
-        if not_reference:
-            log(f"warning: {not_reference}")
+        self.data_provenance = {**self.dataset.provenance(), "not_reference": self.dataset.not_reference()}
+        if self.data_provenance["not_reference"]:
+            log(f"warning: {self.data_provenance['not_reference']}")
         self.victim = load_victim(config.victim, routed["victim"], self.device)
         if tuple(self.victim.card.get("classes", self.dataset.classes)) != tuple(self.dataset.classes):
             raise DataError(f"victim {config.victim!r} was trained on classes {self.victim.card['classes']}, "
@@ -159,8 +161,12 @@ class Run:
     def _eval_subset(self):
         test = self.dataset.load(self.config.split)
         self.split_hash = test.content_hash()  # the data's identity: two folders read by one plugin differ here
-        flags = classified_correctly(self.model.frontend, self.model.classifier, test, self.config.batch_size,
-                                     self.device)
+        # The subset picked from these flags defines cell ids, which must be the same on every machine: float32
+        # logits differ between CPU types in their last bits, enough to flip a clip whose top two nearly tie;
+        # float64's differences are ~1e-9 times as large. So the bare victim runs in float64, on a copy.
+        bare = torch.nn.Sequential(copy.deepcopy(self.model.frontend), copy.deepcopy(self.model.classifier))
+        bare = bare.to(self.device, torch.float64).eval()
+        flags = correct(lambda x: bare(x.double()), test.waves, test.labels, self.config.batch_size, self.device)
         if self.config.n is None:  # the whole split, as the paper's Table 2: every clip the victim gets right
             return test.subset([i for i, ok in enumerate(flags.tolist()) if ok])
         return select_eval_subset(test, flags, self.config.n, self.config.subset_seed)
@@ -217,7 +223,7 @@ class Run:
             "subset": {"ids": self.clips.ids, "labels": self.clips.labels.tolist(), "hash": self.subset_hash},
             **measured,
             "victim_card": {k: self.victim.card.get(k) for k in ("arch", "config", "clean_test_acc", "dataset")},
-            "data_provenance": {**self.dataset.provenance(), "not_reference": self.dataset.not_reference()},
+            "data_provenance": self.data_provenance,
             "environment": environment(self.device),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

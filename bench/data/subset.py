@@ -6,28 +6,11 @@ correctly"; we pick them with a seeded generator and record the ordered IDs and 
 
 from __future__ import annotations
 
-import copy
-
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from bench.data.base import ClipSet
 from bench.errors import DataError
 from bench.seeding import PortableRandom
-
-
-@torch.no_grad()
-def classified_correctly(frontend: nn.Module, classifier: nn.Module, clips: ClipSet, batch_size: int,
-                         device: torch.device) -> Tensor:
-    """Which clips the bare victim classifies correctly, computed in float64 on a copy of the victim.
-
-    The subset picked from these flags defines cell ids, which must be the same on every machine; float32
-    logits differ between CPU types in their last bits, enough to flip a clip whose top two nearly tie,
-    while float64's differences are ~1e-9 times as large."""
-    bare = nn.Sequential(copy.deepcopy(frontend), copy.deepcopy(classifier)).to(device, torch.float64).eval()
-    flags = [bare(clips.waves[i : i + batch_size].to(device, torch.float64)).argmax(1).cpu()
-             == clips.labels[i : i + batch_size] for i in range(0, len(clips), batch_size)]
-    return torch.cat(flags) if flags else torch.zeros(0, dtype=torch.bool)
 
 
 def select_eval_subset(clips: ClipSet, correct: Tensor, n: int, seed: int) -> ClipSet:
