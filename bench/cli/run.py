@@ -83,7 +83,6 @@ def run_command(
         return
     if executor != "local" or workers != 1 or dry_run or address or gpus_per_cell is not None:
         raise BadParameter("--executor, --workers, --address, --gpus-per-cell and --dry-run apply to --grid runs")
-    check_counts({"--steps": steps, "--eot": eot, "--batch-size": batch_size, "--draws": draws, "--vote": vote})
     config = RunConfig(
         defense=defense or "none", attack=attack or "pgd", victim=victim or "resnext29", data=data or "synth-digits",
         options=options,
