@@ -45,6 +45,10 @@ KINDS: dict[str, str] = {
     "victim": "scrbench.victims",
     "dataset": "scrbench.datasets",
     "denoiser": "scrbench.denoisers",  # ε-networks the diffusion defenses load (DiffWave, mel U-Net)
+    "norm": "scrbench.norms",  # threat-model geometries (L∞, L2): projection, step, random start, distance
+    "estimator": "scrbench.estimators",  # gradient estimators an attack's update rule is driven by
+    "protocol": "scrbench.protocols",  # how a record's stored draws are scored (final@1, vote@M, ...)
+    "paper": "scrbench.papers",  # a paper's published numbers, display names and findings
 }
 # Packages whose modules hold the in-tree plugins of each kind.
 IN_TREE_PACKAGES: dict[str, str] = {
@@ -53,6 +57,10 @@ IN_TREE_PACKAGES: dict[str, str] = {
     "victim": "victims",
     "dataset": "bench.data",
     "denoiser": "defenses.diffusion",
+    "norm": "attacks",
+    "estimator": "attacks",
+    "protocol": "bench.protocols",
+    "paper": "bench.papers",
 }
 IN_TREE_SOURCE = "scrbench"
 
