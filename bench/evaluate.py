@@ -1,11 +1,13 @@
 """One cell's measurement: clean accuracy (bare and defended), the attack, its checks, robust accuracy.
 
-Every prediction of the defended model is one forward pass with fresh randomness. The attack runs once;
-every protocol (``bench.protocols``: final@1, vote@M, avg@N, worst@N, any_iter) is scored from that one run
-and stored per sample, as is every iterate the cell asks to score (``score_at``: PGD-10, 30, ... from one
-PGD-100 trajectory). The attack, the checks, the clean evaluation, the per-iterate (any_iter) and the
-final evaluation draw from separate generators derived from the cell's seed (the attack's and the
-per-iterate ones also from the batch index), so none shifts another.
+Every prediction of the defended model is one forward pass with fresh randomness. The attack runs once; its
+final examples, and every iterate the cell asks to score (``score_at``: PGD-10, 30, ... from one PGD-100
+trajectory), are classified ``draws`` times with fresh randomness and the predictions stored, so any
+protocol (``bench.protocols``) can be scored from the record later; a deterministic defense is drawn once.
+The record also holds the default protocols' scores, for the run's summary. The attack, the checks, the
+clean evaluation, the per-iterate (any_iter) and the final evaluation draw from separate generators derived
+from the cell's seed (the attack's and the per-iterate ones also from the batch index), so none shifts
+another.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from tqdm import tqdm
 from attacks.base import Attack, check_budget, enforce_budget
 from bench import checks as sanity
 from bench.data.base import ClipSet
+from bench.iterates import IterateTracker, draw_predictions
 from bench.model import DefendedModel
-from bench.protocols import IterateTracker, Protocols, accuracies, draw_predictions, score
+from bench.protocols import HEADLINE, Draws, Protocol, default_protocols
 from bench.queries import QueryCounter
 from bench.seeding import make_generator
+from bench.spec import draws_per_gradient
 
-HEADLINE = "final@1"  # the protocol of ``robust_acc``
 CHECK_CLIPS = 32  # clips the randomness and gradient checks run on (the first ones)
 
 
@@ -94,24 +97,23 @@ def run_attack(model: DefendedModel, attack: Attack, waves: Tensor, labels: Tens
 
 
 def score_examples(model: DefendedModel, attack: Attack, x_adv: Tensor, x_clean: Tensor, labels: Tensor,
-                   any_iter: Tensor, seed: int, batch_size: int, device: torch.device,
-                   protocols: Protocols) -> dict[str, Any]:
-    """Check the budget of ``x_adv`` (raises ``BudgetViolation``) and score it under every protocol, with the
-    final evaluation's fresh-draw stream: the same code scores the final examples and every kept iterate."""
+                   first_wrong: Tensor, step: int | None, seed: int, batch_size: int, device: torch.device,
+                   draws: int, repeatable: bool, protocols: Sequence[Protocol]) -> dict[str, Any]:
+    """Check the budget of ``x_adv`` (raises ``BudgetViolation``), classify it ``draws`` times (once when
+    ``repeatable``) with the final evaluation's fresh-draw stream, and score ``protocols`` from those
+    predictions: the same code scores the final examples and every kept iterate (``step``)."""
     x_adv = x_adv.to(device)
     budget = check_budget(x_adv, x_clean, attack.eps, attack.norm)
     enforce_budget(budget, attack.label())
     preds, finite = draw_predictions(model, x_adv, batch_size, device, make_generator(seed, "eval-adv", device=device),
-                                     protocols.draws)
-    outcome = score(preds, labels, protocols)
+                                     1 if repeatable else draws)
+    stored = Draws(preds, labels, repeatable, first_wrong, step)
     delta = (x_adv.double() - x_clean.double()).flatten(1).cpu()
     return {
-        "protocols": accuracies(outcome, any_iter, protocols),
+        "protocols": {p.name: p.accuracy(stored) for p in protocols},
+        "draws": {"predictions": preds.tolist(), "repeatable": repeatable},
         "per_sample": {
-            "robust": outcome["final"].int().tolist(),
-            "robust_vote": outcome["vote"].int().tolist(),
-            "robust_draws": outcome["correct_draws"].tolist(),
-            "robust_any_iter": any_iter.int().tolist(),
+            "robust": (preds[0] == labels).int().tolist(),
             "linf": _rounded(delta.abs().amax(1)),
             "l2": _rounded(delta.norm(dim=1)),
         },
@@ -121,9 +123,12 @@ def score_examples(model: DefendedModel, attack: Attack, x_adv: Tensor, x_clean:
 
 
 def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: int, batch_size: int,
-                  device: torch.device, progress: bool = True, desc: str = "",
-                  protocols: Protocols = Protocols(), score_at: Sequence[int] = ()) -> dict[str, Any]:
+                  device: torch.device, progress: bool = True, desc: str = "", draws: int = 10,
+                  vote: int | None = None, score_at: Sequence[int] = ()) -> dict[str, Any]:
     """Measure one cell; raises ``BudgetViolation`` when any adversarial example leaves its budget.
+
+    Each example is classified ``draws`` times with fresh randomness, once when the defense is deterministic
+    (declared so, and its forward passes agree); ``vote`` is the summary's vote@M (default: every draw).
 
     ``score_at`` lists step counts k < steps at which the attack's iterate is also scored, exactly as the
     final examples are (budget check, protocols, per-sample flags): PGD-k from the one PGD-K trajectory.
@@ -140,18 +145,19 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
     x_adv, first_wrong, queries, attack_seconds, tracker = run_attack(
         model, attack, waves, labels, seed, batch_size, device, progress, desc, keep=score_at)
     x_clean = waves.to(device)
-    final = score_examples(model, attack, x_adv, x_clean, labels, first_wrong < 0, seed, batch_size, device,
-                           protocols)
-    checkpoints = []
-    for k in score_at:  # a clip is broken at k under any_iter when an iterate 0..k was wrong
-        scored = score_examples(model, attack, tracker.iterate(k), x_clean, labels,
-                                (first_wrong < 0) | (first_wrong > k), seed, batch_size, device, protocols)
-        checkpoints.append({"step": k, "label": attack.truncated(k).label(), **scored})
+    repeatable = not getattr(model, "stochastic", True) and not checks["randomized"]
+    protocols = default_protocols(draws, vote)
+    final = score_examples(model, attack, x_adv, x_clean, labels, first_wrong, None, seed, batch_size, device,
+                           draws, repeatable, protocols)
+    scored_steps = []
+    for k in score_at:
+        scored = score_examples(model, attack, tracker.iterate(k), x_clean, labels, first_wrong, k, seed,
+                                batch_size, device, draws, repeatable, protocols)
+        scored_steps.append({"step": k, "label": attack.truncated(k).label(), **scored})
     snr = sanity.snr_db(x_clean, x_adv)
     checks.update({"non_finite_logits": final["non_finite_logits"], "snr_db": sanity.snr_summary(snr)})
-    attack_params = attack.params()
     checks["warnings"] = sanity.warnings(checks, bool(getattr(model, "stochastic", False)),
-                                         int(attack_params.get("eot", 1) or 1), attack.gradient_mode)
+                                         draws_per_gradient(attack), attack.gradient_mode)
     n = len(clips)
     record = {
         "clean_acc_victim": _pct(clean_victim),
@@ -159,6 +165,7 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
         "robust_acc": final["protocols"][HEADLINE],
         "protocols": final["protocols"],
         "n": n,
+        "draws": final["draws"],
         "per_sample": {
             "clean_victim": clean_victim.int().tolist(),
             "clean": clean.int().tolist(),
@@ -171,6 +178,6 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
         "queries": {"total": queries, "per_clip": round(queries / n, 3) if n else 0.0},
         "seconds": {"attack": round(attack_seconds, 3), "total": round(time.perf_counter() - started, 3)},
     }
-    if checkpoints:
-        record["checkpoints"] = checkpoints
+    if scored_steps:
+        record["scored_steps"] = scored_steps
     return record

@@ -24,7 +24,8 @@ from typing import Any
 import torch
 
 from bench.errors import BadParameter, BenchError
-from bench.runner import Run, RunConfig
+from bench.runner import Run
+from bench.spec import RunConfig
 
 EXECUTORS = ("local", "ray")
 ENV_KEYS = ("SCRBENCH_HOME", "SCRBENCH_DISABLE_PLUGIN_AUTOLOAD", "SCRBENCH_DEBUG")
@@ -77,7 +78,7 @@ def run_cell_task(cell: Cell, threads: int | None = None, env: dict[str, str] | 
     return {"seed": cell.seed, "cell_id": r["cell_id"], "skipped": result.skipped, "error": None,
             "what": f"{r['labels']['defense']} × {r['labels']['attack']} on {r['spec']['victim']['name']}",
             "robust": r["robust_acc"], "clean": r["clean_acc"], "seconds": round(time.perf_counter() - started, 1),
-            "at": {c["step"]: c["protocols"]["final@1"] for c in r.get("checkpoints", [])},
+            "at": {c["step"]: c["protocols"]["final@1"] for c in r.get("scored_steps", [])},
             "not_reference": r.get("data_provenance", {}).get("not_reference")}
 
 

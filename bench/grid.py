@@ -29,17 +29,16 @@ from typing import Any
 import tomllib
 
 from bench.errors import BadParameter
-from bench.paper import display_name
+from bench.papers import display_name
 from bench.params import signature_params
 from bench.registry import REGISTRY
-from bench.runner import SECTIONS, RunConfig
+from bench.spec import KIND, SECTIONS, RunConfig
 
 GRIDS_DIR = Path(__file__).resolve().parent / "grids"
 AXES = ("defense", "victim", "data", "attack", "norm", "eps", "steps", "eot")  # crossed in this order
 RUN_KEYS = {*AXES, "row", "column", "clean_column", "bare_column", "score_at", "options", "surrogate", "profile"}
 PROFILE_KEYS = {"n", "seeds", "subset_seed", "batch_size", "draws", "vote", "options", "device", "split"}
 LAYOUTS = ("table", "lines", "bars")
-_KIND = {"defense": "defense", "attack": "attack", "victim": "victim", "data": "dataset"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,8 @@ class Grid:
     columns: list[str]
     profiles: dict[str, dict[str, Any]]
     runs: list[dict[str, Any]]
-    paper: str | None = None
+    paper: str | None = None  # the registered paper (``bench.papers``) whose numbers stand beside ours
+    artefact: str = ""  # the paper's name for this artefact (its numbers and notes); default: the grid's name
     caption: str = ""
     x_label: str = ""
     y_label: str = "robust accuracy (%)"
@@ -108,10 +108,15 @@ def load_grid(name: str | Path) -> Grid:
         for pname in run.get("profile", {}):
             if pname not in profiles:
                 raise BadParameter(f"{where}, run {i}: overrides unknown profile {pname!r}")
-    known = {"title", "layout", "rows", "columns", "profile", "run", "paper", "caption", "x_label", "y_label"}
+    known = {"title", "layout", "rows", "columns", "profile", "run", "paper", "artefact", "caption", "x_label",
+             "y_label"}
+    paper = data.get("paper")
+    if paper is not None and paper not in REGISTRY.names("paper"):
+        raise BadParameter(f"{where}: unknown paper {paper!r}; valid: {', '.join(REGISTRY.names('paper'))}")
     return Grid(name=path.stem, path=path, title=data.get("title", path.stem), layout=layout,
                 rows=list(data.get("rows", [])), columns=[str(c) for c in data.get("columns", [])],
-                profiles=profiles, runs=runs, paper=data.get("paper"), caption=data.get("caption", ""),
+                profiles=profiles, runs=runs, paper=paper, artefact=data.get("artefact", path.stem),
+                caption=data.get("caption", ""),
                 x_label=data.get("x_label", ""), y_label=data.get("y_label", "robust accuracy (%)"),
                 extra={k: v for k, v in data.items() if k not in known})
 
@@ -126,7 +131,7 @@ def _text(value: Any) -> str:
 
 
 def _accepts(section: str, name: str, plugins: dict[str, str]) -> bool:
-    plugin = REGISTRY.get(_KIND[section], plugins[section])
+    plugin = REGISTRY.get(KIND[section], plugins[section])
     return name in signature_params(plugin.factory) or (section == "victim" and name == "weights")
 
 
@@ -147,13 +152,14 @@ def _where_accepted(options: dict[str, Any], plugins: dict[str, str], used: set[
     return out
 
 
-def _fields(plugins: dict[str, str], axes: dict[str, Any], options: dict[str, Any]) -> dict[str, str]:
-    """The format fields of a run's labels: display names of its plugins, its attack values, its options."""
+def _fields(paper: str | None, plugins: dict[str, str], axes: dict[str, Any],
+            options: dict[str, Any]) -> dict[str, str]:
+    """The format fields of a run's labels: the paper's names of its plugins, its attack values, its options."""
     norm = axes.get("norm") or "linf"
     fields = {k: _text(v) for k, v in axes.items() if v is not None}
-    fields.update({"defense": display_name("defense", plugins["defense"]),
-                   "victim": display_name("victim", plugins["victim"]),
-                   "attack": display_name("attack", plugins["attack"]), "norm": "L∞" if norm == "linf" else "L2",
+    fields.update({"defense": display_name(paper, "defense", plugins["defense"]),
+                   "victim": display_name(paper, "victim", plugins["victim"]),
+                   "attack": display_name(paper, "attack", plugins["attack"]), "norm": _norm_label(norm),
                    "defense_name": plugins["defense"], "victim_name": plugins["victim"]})
     fields.update({k.rpartition(".")[2]: _text(v) for k, v in options.items()})
     return fields
@@ -177,14 +183,15 @@ def expand(grid: Grid, profile: str, results: Path, extra_options: list[tuple[st
     ``n``/``seeds``/``device`` override the profile's."""
     if profile not in grid.profiles:
         raise BadParameter(f"grid {grid.name} has no profile {profile!r}; valid: {', '.join(grid.profiles)}")
-    prof = grid.profiles[profile]
-    count = prof.get("n", 100) if n is None else n
-    base = RunConfig(
-        n=None if count == "all" else int(count),
-        seeds=list(range(int(prof.get("seeds", 5) if seeds is None else seeds))),
-        subset_seed=int(prof.get("subset_seed", 0)), batch_size=int(prof.get("batch_size", 100)),
-        draws=int(prof.get("draws", 10)), vote=prof.get("vote"), device=device or prof.get("device", "auto"),
-        split=prof.get("split", "test"), results=Path(results), progress=progress)
+    prof = {**grid.profiles[profile], **({"n": n} if n is not None else {}),
+            **({"seeds": seeds} if seeds is not None else {}), **({"device": device} if device else {})}
+    settings: dict[str, Any] = {k: prof[k] for k in ("subset_seed", "batch_size", "draws", "vote", "device", "split")
+                                if k in prof}  # what the profile leaves out keeps RunConfig's default
+    if "n" in prof:
+        settings["n"] = None if prof["n"] == "all" else int(prof["n"])
+    if "seeds" in prof:
+        settings["seeds"] = list(range(int(prof["seeds"])))
+    base = RunConfig(**settings, results=Path(results), progress=progress)
     out: list[GridRun] = []
     used: set[str] = set()
     for index, run in enumerate(grid.runs, 1):
@@ -206,7 +213,7 @@ def expand(grid: Grid, profile: str, results: Path, extra_options: list[tuple[st
             attack_options["surrogate"] = run.get("surrogate")
             config = replace(base, **plugins, options=pairs, attack_options=attack_options,
                              score_at=[int(k) for k in run.get("score_at", [])])
-            fields = _fields(plugins, picked, run_options)
+            fields = _fields(grid.paper, plugins, picked, run_options)
             final = int(picked["steps"] or _default_steps(plugins["attack"]))
             columns = {}
             for k in [*config.score_at, final]:
@@ -221,6 +228,10 @@ def expand(grid: Grid, profile: str, results: Path, extra_options: list[tuple[st
         raise BadParameter(f"grid {grid.name}: option {unused[0]!r} fits no plugin of any cell; check its name "
                            "(sections: defense., attack., victim., data.)")
     return out
+
+
+def _norm_label(norm: str) -> str:
+    return "L∞" if norm == "linf" else "L2"  # MERGE: get_norm(norm).label
 
 
 def _default_steps(attack: str) -> int:

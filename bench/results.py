@@ -16,7 +16,9 @@ from typing import Any
 
 from bench.io import atomic_write_json
 
-SCHEMA = 3  # 2: every protocol, checks and query counts per cell; 3: per-batch attack streams, score_at
+SCHEMA = 4  # 2: every protocol, checks and query counts per cell; 3: per-batch attack streams, score_at;
+# 4: stored draws scored by any protocol later, config_id, no protocol parameters in the spec (bench migrate)
+MIGRATABLE = (3,)  # older schemas `bench migrate` rewrites
 
 
 def canonical_json(obj: Any) -> str:
@@ -39,6 +41,8 @@ def problem(record: Any, cid: str | None = None) -> str | None:
     """Why ``record`` is not a finished record of the current schema (with id ``cid``), or None when it is."""
     if not isinstance(record, dict) or "schema" not in record:
         return "not a cell record"
+    if record.get("schema") in MIGRATABLE:
+        return f"schema {record['schema']}, not {SCHEMA}: rewrite it with `bench migrate FOLDER`"
     if record.get("schema") != SCHEMA:
         return f"schema {record.get('schema')!r}, not {SCHEMA}"
     if record.get("status") != "ok":
@@ -52,6 +56,10 @@ def problem(record: Any, cid: str | None = None) -> str | None:
         matches = False
     if not matches:
         return "cell_id does not match its spec"
+    from bench.spec import config_id  # bench.spec builds on this module
+
+    if record.get("config_id") != config_id(spec):
+        return "config_id does not match its spec"
     if cid is not None and record["cell_id"] != cid:
         return "file name does not match its cell_id"
     return None

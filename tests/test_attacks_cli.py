@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.results import iter_records
-from bench.runner import Run, RunConfig
+from bench.runner import Run
+from bench.spec import RunConfig
 from tests.conftest import TINY, TINY_OPTIONS
 
 runner = CliRunner()

@@ -17,6 +17,7 @@ from bench.cli import app
 from bench.data.synth_digits import PEAK
 from bench.io import check_writable_folder
 from bench.results import iter_records
+from bench.spec import config_id
 from bench.victim import load_victim
 from tests.conftest import TINY_OPTIONS, kill_after_first_record
 
@@ -46,8 +47,9 @@ def test_run_writes_one_complete_record_per_seed(tmp_path: Path, tiny_synth):
                                                             "eot": 1, "eot_batch": None, "restarts": 1,
                                                             "restart_by": "loss", "restart_draws": 10}}
         assert (spec["norm"], spec["eps"], spec["steps"], spec["eot"]) == ("linf", 0.002, 2, 1)
-        assert (spec["protocols"], spec["gradient_mode"], spec["defense"]["name"]) == \
-            ({"draws": 10, "vote": 10}, "exact", "none")
+        assert (spec["draws"], spec["gradient_mode"], spec["defense"]["name"]) == (10, "exact", "none")
+        assert "protocols" not in spec and r["config_id"] == config_id(spec)  # protocols are scored, not run
+        assert r["draws"]["repeatable"] and len(r["draws"]["predictions"]) == 1  # undefended: drawn once
         assert spec["victim"]["name"] == "resnext29" and len(spec["victim"]["params"]["weights_sha256"]) == 64
         assert spec["data"]["params"] == {"clips_per_voice": 2, "voices": 2, "seed": 0, "peak_min": PEAK[0],
                                           "peak_max": PEAK[1]}

@@ -13,8 +13,10 @@ from bench.checks import snr_db, snr_summary
 from bench.data.base import ClipSet
 from bench.errors import BadParameter
 from bench.evaluate import evaluate_cell
+from bench.iterates import IterateTracker
 from bench.model import DefendedModel
-from bench.protocols import IterateTracker, Protocols, accuracies, protocol_order, score
+from bench.protocols import Draws, default_protocols, parse_protocol, protocol_order
+from bench.report.scores import per_clip, record_scores
 from defenses.base import Defense
 from defenses.none import NoDefense
 from tests.test_attacks_contract import CLASSES, WaveNoise, labels_of, tiny_mel_net, toy_model, toy_waves
@@ -25,18 +27,23 @@ CPU = torch.device("cpu")
 def test_protocol_scores_from_one_set_of_draws():
     preds = torch.tensor([[0, 1, 0], [0, 1, 2], [1, 1, 2], [1, 1, 1]])  # (draws, clips)
     labels = torch.tensor([0, 1, 2])
-    out = score(preds, labels, Protocols(draws=4, vote=4))
-    assert out["final"].tolist() == [True, True, False]
-    assert out["vote"].tolist() == [False, True, True]  # clip 0: a 2-2 tie loses
-    assert out["correct_draws"].tolist() == [2, 4, 2]
-    assert score(preds, labels, Protocols(draws=4, vote=3))["vote"].tolist() == [True, True, True]
-    acc = accuracies(out, torch.tensor([True, False, False]), Protocols(4, 4))
+    draws = Draws(preds, labels, repeatable=False, first_wrong=torch.tensor([-1, 0, 3]))
+    robust = {name: parse_protocol(name).robust(draws).tolist() for name in ("final@1", "vote@4", "avg@4")}
+    assert robust["final@1"] == [True, True, False]
+    assert robust["vote@4"] == [False, True, True]  # clip 0: a 2-2 tie loses
+    assert [4 * v for v in robust["avg@4"]] == [2, 4, 2]  # correct draws
+    assert parse_protocol("vote@3").robust(draws).tolist() == [True, True, True]
+    acc = {p.name: p.accuracy(draws) for p in default_protocols(4)}
     assert acc == {"final@1": pytest.approx(200 / 3, abs=1e-3), "vote@4": pytest.approx(200 / 3, abs=1e-3),
                    "avg@4": pytest.approx(100 * 8 / 12, abs=1e-3), "worst@4": pytest.approx(100 / 3, abs=1e-3),
                    "any_iter": pytest.approx(100 / 3, abs=1e-3)}
-    for bad in ({"draws": 0}, {"draws": 3, "vote": 4}, {"draws": 3, "vote": 0}):
+    for bad in ("avg@0", "vote@0", "vote", "final@2", "worst@x"):
         with pytest.raises(BadParameter):
-            Protocols(**bad)
+            parse_protocol(bad)
+    with pytest.raises(BadParameter):  # more draws than the record holds
+        parse_protocol("worst@5").robust(draws)
+    deterministic = Draws(preds[:1], labels, repeatable=True, first_wrong=torch.tensor([-1, -1, -1]))
+    assert parse_protocol("worst@50").robust(deterministic).tolist() == [True, True, False]
 
 
 class Threshold(torch.nn.Module):
@@ -73,7 +80,8 @@ class SpyPGD(PGD):
 def _cell(model: DefendedModel, attack: Any, seed: int = 0, draws: int = 6, vote: int = 5) -> dict[str, Any]:
     x = toy_waves(10)
     clips = ClipSet([f"c{i}" for i in range(10)], x, labels_of(model, x), tuple(CLASSES))
-    return evaluate_cell(model, attack, clips, seed, 4, CPU, progress=False, protocols=Protocols(draws, vote))
+    record = evaluate_cell(model, attack, clips, seed, 4, CPU, progress=False, draws=draws, vote=vote)
+    return {**record, "subset": {"labels": clips.labels.tolist()}}
 
 
 def test_every_protocol_comes_from_one_attack_run_and_is_stored_per_sample():
@@ -84,11 +92,17 @@ def test_every_protocol_comes_from_one_attack_run_and_is_stored_per_sample():
     ps, protocols = record["per_sample"], record["protocols"]
     assert sorted(protocols, key=protocol_order) == ["final@1", "vote@5", "avg@6", "worst@6", "any_iter"]
     assert record["robust_acc"] == protocols["final@1"] == pytest.approx(10 * sum(ps["robust"]))
-    assert protocols["vote@5"] == pytest.approx(10 * sum(ps["robust_vote"]))
-    assert protocols["avg@6"] == pytest.approx(100 * sum(ps["robust_draws"]) / 60, abs=1e-3)
-    assert protocols["worst@6"] == pytest.approx(10 * sum(d == 6 for d in ps["robust_draws"]))
-    assert protocols["any_iter"] == pytest.approx(10 * sum(ps["robust_any_iter"]))
-    assert ps["robust_any_iter"] == [int(w < 0) for w in ps["first_wrong_iter"]]
+    preds = torch.tensor(record["draws"]["predictions"])
+    assert preds.shape == (6, 10) and not record["draws"]["repeatable"]
+    correct_draws = (preds == torch.tensor(record["subset"]["labels"])).sum(0).tolist()
+    assert protocols["vote@5"] == pytest.approx(10 * sum(per_clip(record, "vote@5")))
+    assert protocols["avg@6"] == pytest.approx(100 * sum(correct_draws) / 60, abs=1e-3)
+    assert protocols["worst@6"] == pytest.approx(10 * sum(d == 6 for d in correct_draws))
+    assert protocols["any_iter"] == pytest.approx(10 * sum(per_clip(record, "any_iter")))
+    assert per_clip(record, "any_iter") == [int(w < 0) for w in ps["first_wrong_iter"]]
+    # the report scores the same numbers, and protocols the run did not ask for, from the stored draws
+    assert record_scores(record, protocols) == protocols
+    assert record_scores(record, ["vote@3", "worst@7"])["worst@7"] is None
     assert all(-1 <= w <= 3 for w in ps["first_wrong_iter"])  # iterates 0 (clean) to 3
     assert protocols["worst@6"] <= protocols["avg@6"]
     assert all(len(v) == 10 for v in ps.values())
@@ -134,3 +148,35 @@ def test_snr_is_signal_over_perturbation_in_db():
     record = _cell(toy_model(), PGD(eps=0.01, steps=2))
     finite = [v for v in record["per_sample"]["snr_db"] if v is not None]
     assert record["checks"]["snr_db"]["min"] == pytest.approx(min(finite), abs=1e-3)
+
+
+def test_a_deterministic_defense_is_drawn_once_and_stands_for_any_number_of_draws():
+    record = _cell(DefendedModel(tiny_mel_net(), NoDefense()), PGD(eps=0.01, steps=1), draws=6)
+    assert record["draws"]["repeatable"] and len(record["draws"]["predictions"]) == 1
+    p = record["protocols"]
+    assert p["final@1"] == p["vote@5"] == p["avg@6"] == p["worst@6"]
+    assert record_scores(record, ["worst@100"])["worst@100"] == p["final@1"]
+
+
+def test_a_new_protocol_is_one_registered_class_scored_from_stored_draws(temporary_plugin):
+    from bench.protocols import Protocol, hits
+
+    class Majority(Protocol):
+        """most@N: more than half of the first N draws correct (a test protocol)."""
+
+        def __init__(self, n: int = 4):
+            self.n = n
+
+        @property
+        def name(self) -> str:
+            return f"most@{self.n}"
+
+        def robust(self, draws: Draws) -> torch.Tensor:
+            return (hits(draws.first(self.n, self.name), draws.labels).double().mean(0) > 0.5).double()
+
+    temporary_plugin("protocol", "most", Majority)
+    record = _cell(toy_model(sigma=0.05), PGD(eps=0.01, steps=2))
+    preds = torch.tensor(record["draws"]["predictions"])[:4]
+    expected = 10.0 * int(((preds == torch.tensor(record["subset"]["labels"])).sum(0) > 2).sum())
+    assert record_scores(record, ["most@4"]) == {"most@4": pytest.approx(expected)}
+    assert "most@4" not in record["protocols"]  # not a default: asked for by name, no rerun

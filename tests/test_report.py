@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.grid import load_grid
+from bench.papers.dualpure import findings
 from bench.perf import DIFFUSION, PERF_SCHEMA
-from bench.report_artefacts import Artefact, Value
-from bench.report_checks import NOT_ENOUGH, findings, sanity_checks
+from bench.report.artefacts import Artefact, Value
+from bench.report.checks import NOT_ENOUGH, sanity_checks
 from bench.results import iter_records
 from tests.test_grid import TINY_GRID, run_grid
 
@@ -167,7 +168,7 @@ def test_sanity_checks_warn_on_the_records_that_break_them(tiny_runs):
 
 def test_paper_numbers_stand_beside_ours_and_in_the_csv(tmp_path: Path, tiny_runs):
     results, _ = tiny_runs
-    as_table1 = (TINY_GRID.replace('title = "Tiny grid"', 'title = "Tiny table 1"\npaper = "table1"')
+    as_table1 = (TINY_GRID.replace('title = "Tiny grid"', 'title = "Tiny table 1"\nartefact = "table1"')
                  .replace('columns = ["Clean (bare)", "Clean", "L∞ PGD-1", "L∞ PGD-2"]',
                           'columns = ["Clean", "L∞ PGD-10", "L∞ PGD-20", "EOT-20"]')
                  .replace('column = "{norm} PGD-{steps}"', 'column = "{norm} PGD-{steps}0"'))
@@ -189,3 +190,17 @@ def test_report_bad_input_gives_one_clear_line(tmp_path: Path, tiny_runs):
     assert out.exit_code == 2 and "unknown grid 'table9'; valid: fig2a" in out.output and out.output.count("\n") == 1
     out = runner.invoke(app, ["report", "--results", str(tmp_path / "nothing"), "--perf", str(tmp_path / "nope")])
     assert out.exit_code == 2 and "no result records under" in out.output
+
+
+def test_report_scores_any_protocol_from_the_stored_draws(tmp_path: Path, tiny_runs):
+    results, grids = tiny_runs  # the tiny grid stores 2 draws per example
+    args = ["report", "--results", str(results), "--out", str(tmp_path / "out"), "--grid", grids[0]]
+    out = runner.invoke(app, [*args, "--protocols", "vote@1,worst@2,avg@3"])
+    assert out.exit_code == 0, out.output
+    md = (tmp_path / "out" / "report.md").read_text()
+    sections = {s.split("\n")[0]: s for s in md.split("## ")[1:]}
+    assert [title.rsplit(" ", 1)[1] for title in sections] == ["vote@1", "worst@2", "avg@3"]
+    avg3 = next(s for title, s in sections.items() if title.endswith("avg@3"))
+    assert "| none " in avg3 and "| diffnoise " not in avg3  # 3 > 2 stored draws of a randomized defense
+    bad = runner.invoke(app, [*args, "--protocols", "vote"])
+    assert bad.exit_code == 2 and "write vote@COUNT" in bad.output and bad.output.count("\n") == 1

@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.grid import expand, load_grid
-from bench.grid_match import expected_spec
-from bench.report_checks import sanity_checks
-from bench.report_config import config_key, suffixes
+from bench.report.checks import sanity_checks
+from bench.report.configs import config_key, suffixes
 from bench.results import SCHEMA, cell_id, iter_records, read_record
+from bench.spec import cell_spec, config_id, plan
 from tests.test_grid import TINY_GRID
 
 runner = CliRunner()
@@ -33,7 +33,7 @@ SPEC: dict[str, Any] = {
     "victim": {"name": "resnext29", "params": {"config": "slim", "num_classes": 10, "weights_sha256": SHIPPED}},
     "data": {"name": "synth-digits", "params": {"clips_per_voice": 4, "seed": 0, "voices": None}, "split": "test",
              "subset": {"hash": "5639" + "c" * 60, "n": 20, "seed": 0}},
-    "norm": "linf", "eps": 0.002, "steps": 10, "eot": 1, "seed": 0, "protocols": {"draws": 10, "vote": 10},
+    "norm": "linf", "eps": 0.002, "steps": 10, "eot": 1, "seed": 0, "draws": 10,
     "gradient_mode": "exact", "batch_size": 10,
 }
 
@@ -46,18 +46,18 @@ def _set(spec: dict[str, Any], path: str, value: Any) -> None:
 
 
 def record(seed: int, robust: float, changes: dict[str, Any] | None = None, spec: dict[str, Any] | None = None,
-           checkpoints: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+           scored_steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     spec = copy.deepcopy(SPEC if spec is None else spec)
     for path, value in (changes or {}).items():
         _set(spec, path, value)
     spec["seed"] = seed
-    return {"schema": SCHEMA, "status": "ok", "cell_id": cell_id(spec), "spec": spec,
+    return {"schema": SCHEMA, "status": "ok", "cell_id": cell_id(spec), "config_id": config_id(spec), "spec": spec,
             "labels": {"defense": spec["defense"]["name"], "attack": f"PGD-{spec['steps']} L∞ ε=0.002"},
             "n": 20, "clean_acc_victim": 100.0, "clean_acc": 100.0, "robust_acc": robust,
             "protocols": {"final@1": robust, "any_iter": robust}, "queries": {"per_clip": 10.0},
             "checks": {"snr_db": {"mean": 40.0}, "warnings": [], "randomized": False},
             "budget": {"violations": 0, "out_of_range": 0, "non_finite": 0}, "per_sample": {"robust": []},
-            "checkpoints": checkpoints or [], "seconds": {"total": 1.0}, "created": f"2026-01-0{seed + 1}T00:00:00"}
+            "scored_steps": scored_steps or [], "seconds": {"total": 1.0}, "created": f"2026-01-0{seed + 1}T00:00:00"}
 
 
 def write(folder: Path, records: list[dict[str, Any]]) -> Path:
@@ -125,11 +125,10 @@ def tiny_record(folder: Path, seed: int, robust: float, weights: str) -> dict[st
     """A record that fits the tiny grid's undefended cell for ``seed`` (PGD-2 scored at step 1)."""
     (folder / "tiny.toml").write_text(TINY_GRID)
     run = expand(load_grid(folder / "tiny.toml"), "quick", folder)[0]
-    spec = expected_spec(run.config, seed)
-    spec["victim"]["params"]["weights_sha256"] = weights  # what the run derives: the grid does not pin it
-    spec["data"]["subset"]["hash"] = SPEC["data"]["subset"]["hash"]
-    spec.update(norm="linf", eps=spec["attack"]["params"]["eps"], steps=2, eot=1, gradient_mode="exact", schema=SCHEMA)
-    return record(seed, robust, spec=spec, checkpoints=[{"step": 1, "label": "PGD-1 L∞ ε=0.002",
+    spec = cell_spec(plan(run.config).spec, seed, {  # what the run derives: the grid does not pin it
+        ("victim", "params", "weights_sha256"): weights, ("data", "subset", "hash"): SPEC["data"]["subset"]["hash"],
+        ("gradient_mode",): "exact"})
+    return record(seed, robust, spec=spec, scored_steps=[{"step": 1, "label": "PGD-1 L∞ ε=0.002",
                                                          "protocols": {"final@1": robust, "any_iter": robust}}])
 
 
@@ -193,3 +192,29 @@ def test_configuration_keys_and_labels_are_generic_and_deterministic():
     specs = {"x": {"h": "0117a" + "0" * 59, "n": 20}, "y": {"h": "0117b" + "0" * 59, "n": 20}, "z": {"n": 40}}
     assert suffixes(specs) == {"x": " [h=0117a…, n=20]", "y": " [h=0117b…, n=20]", "z": " [h=—, n=40]"}
     assert suffixes({"x": {"n": 1}, "y": {"n": 1}}) == {"x": "", "y": ""}
+
+
+def test_migrate_rewrites_schema_3_records_with_their_numbers_and_reports_read_them(tmp_path: Path):
+    from bench.migrate import migrate_folder
+    from bench.results import problem
+
+    old_spec = {k: v for k, v in copy.deepcopy(SPEC).items() if k != "draws"}
+    old_spec.update(schema=3, protocols={"draws": 10, "vote": 10})
+    old_spec["data"]["params"] = {"clips_per_voice": 4, "seed": 0, "voices": None}  # before peak_min/peak_max
+    old = {**record(0, 30.0), "schema": 3, "spec": old_spec, "cell_id": cell_id(old_spec),
+           "checkpoints": [{"step": 1, "label": "PGD-1", "protocols": {"final@1": 60.0, "any_iter": 55.0}}]}
+    del old["config_id"], old["scored_steps"]
+    runs = write(tmp_path / "runs", [old])
+    (runs / "notes.json").write_text("{}")
+    assert problem(old, old["cell_id"]).startswith("schema 3, not 4: rewrite it with `bench migrate")
+    done = migrate_folder(runs)
+    assert len(done.migrated) == 1 and done.current == 0 and [p.name for p, _ in done.skipped] == ["notes.json"]
+    new = json.loads(done.migrated[0][1].read_text())
+    assert problem(new, done.migrated[0][1].stem) is None and not (runs / f"{old['cell_id']}.json").exists()
+    assert new["spec"]["draws"] == 10 and "protocols" not in new["spec"] and new["migrated_from"]["schema"] == 3
+    assert new["spec"]["data"]["params"]["peak_min"] == 0.06 and new["scored_steps"][0]["protocols"]["final@1"] == 60
+    assert {k: new[k] for k in ("protocols", "per_sample", "robust_acc")} == \
+        {k: old[k] for k in ("protocols", "per_sample", "robust_acc")}
+    assert migrate_folder(runs).current == 1  # idempotent
+    _, files = report(tmp_path, runs)
+    assert "| none | 100.0 | 30.0 |" in files["report.md"]

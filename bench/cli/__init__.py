@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bench.cli import convert, data, listing, perf, report, run, train
+from bench.cli import convert, data, listing, migrate, perf, report, run, train
 
 app = typer.Typer(
     name="bench",
@@ -18,6 +18,7 @@ app.command("list")(listing.list_command)
 app.command("report")(report.report_command)
 app.command("convert")(convert.convert_command)
 app.command("perf")(perf.perf_command)
+app.command("migrate")(migrate.migrate_command)
 app.add_typer(data.app, name="data")
 app.add_typer(train.app, name="train")
 

@@ -13,7 +13,8 @@ from bench.cli._common import int_list, one_line_errors
 from bench.errors import BadParameter
 from bench.params import parse_assignments
 from bench.protocols import ANY_ITER, ANY_ITER_NOTE, protocol_order
-from bench.runner import RunConfig, check_counts, run, summarize
+from bench.runner import run, summarize
+from bench.spec import RunConfig, check_counts
 
 
 class NormChoice(str, Enum):
@@ -44,8 +45,10 @@ def run_command(
     batch_size: Annotated[int | None, typer.Option(
         help="Clips per batch (part of the cell: it shapes the draws). [default: 100]")] = None,
     draws: Annotated[int | None, typer.Option(
-        help="Fresh-randomness evaluations of each final example (avg@N, worst@N). [default: 10]")] = None,
-    vote: Annotated[int | None, typer.Option(help="Draws in the majority vote (vote@M; default: --draws).")] = None,
+        help="Fresh-randomness predictions stored per final example (any protocol is scored from them; a "
+             "deterministic defense is drawn once). [default: 10]")] = None,
+    vote: Annotated[int | None, typer.Option(
+        help="Draws in the summary's majority vote (vote@M; default: --draws; not part of the cell).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N. [default: auto]")] = None,
     results: Annotated[Path, typer.Option(help="Folder for the cell records.")] = Path("results/runs"),
     option: Annotated[list[str] | None, typer.Option("-o", "--option", help=(
@@ -83,15 +86,14 @@ def run_command(
         return
     if executor != "local" or workers != 1 or dry_run or address or gpus_per_cell is not None:
         raise BadParameter("--executor, --workers, --address, --gpus-per-cell and --dry-run apply to --grid runs")
-    config = RunConfig(
-        defense=defense or "none", attack=attack or "pgd", victim=victim or "resnext29", data=data or "synth-digits",
-        options=options,
+    given = {"defense": defense, "attack": attack, "victim": victim, "data": data, "n": n, "subset_seed": subset_seed,
+             "batch_size": batch_size, "draws": draws, "vote": vote, "device": device,
+             "seeds": None if seeds is None else list(range(seeds))}
+    config = RunConfig(  # what is not given keeps RunConfig's default, the one place defaults live
+        **{k: v for k, v in given.items() if v is not None}, options=options,
         attack_options={"norm": norm.value if norm else None, "eps": eps, "steps": steps, "eot": eot,
                         "surrogate": surrogate},
-        n=100 if n is None else n, seeds=list(range(5 if seeds is None else seeds)),
-        subset_seed=subset_seed or 0, batch_size=100 if batch_size is None else batch_size,
-        draws=10 if draws is None else draws, vote=vote, device=device or "auto", results=results,
-        progress=progress, score_at=int_list(score_at, "--score-at", "step counts", "10,30,50,70"),
+        results=results, progress=progress, score_at=int_list(score_at, "--score-at", "step counts", "10,30,50,70"),
     )
     if threads:
         import torch
@@ -106,7 +108,7 @@ def run_command(
                f"{record['queries']['per_clip']:g} queries/clip  (mean ± std over seeds, %)")
     rows = [("clean_acc_victim", "clean (victim)"), ("clean_acc", "clean (defended)")]
     rows += [(name, f"robust {name}") for name in sorted(record["protocols"], key=protocol_order)]
-    rows += [(f"@{c['step']}", f"robust {c['label']}") for c in record.get("checkpoints", [])]
+    rows += [(f"@{c['step']}", f"robust {c['label']}") for c in record.get("scored_steps", [])]
     width = max(22, *(len(name) + 2 for _, name in rows))
     for key, name in rows:
         mean, std = stats[key]

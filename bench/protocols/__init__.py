@@ -1,146 +1,128 @@
-"""Evaluation protocols for stochastic defenses, all scored from one attack run (evaluation_practice §4.3).
+"""Evaluation protocols: how the stored predictions of a cell's adversarial examples are scored.
 
-The final adversarial examples are classified ``draws`` = N times, each with fresh randomness:
+A cell classifies each final adversarial example (and each scored iterate) ``draws`` times with fresh
+randomness and stores those predictions (a deterministic defense: once, standing for any number of draws).
+A protocol is a small registered class that turns them into per-clip robustness; the report scores any
+protocol, with any parameter, from the records, and protocol parameters are not part of a cell's id.
+A new protocol is one file in this package: a ``Protocol`` subclass registered with
+``@register("protocol", "<kind>")``. The shipped ones (Gao et al., "Rethinking the evaluation of
+randomized defenses" / DiffHammer, Wang et al., arXiv 2024, name avg and worst):
 
 - ``final@1`` (the default headline): the first draw is correct;
 - ``vote@M``: the true class gets strictly more of the first M draws than any other class (a tie loses);
-- ``avg@N``: the fraction of the N draws that are correct (DiffHammer's Avg.Rob);
-- ``worst@N``: all N draws are correct (DiffHammer's Wor.Rob).
-
-``any_iter`` is the released AudioPure/DualPure metric (released_code_spec §6.1), for parity with the papers'
-numbers only: a clip counts as broken when one fresh-draw prediction at any iterate of the attack,
-iteration 0 (the clean input) included, is wrong. Per-sample results are stored, so any of these can be
-recomputed from a record. ``IterateTracker`` also keeps the iterates a cell scores as shorter attacks
-(PGD-k inside one PGD-K trajectory, ``bench.evaluate``).
+- ``avg@N``: the fraction of the first N draws that are correct;
+- ``worst@N``: all of the first N draws are correct;
+- ``any_iter``: the released AudioPure/DualPure code's metric (github.com/cychomatica/AudioPure), for parity
+  with the papers' numbers only: broken when one fresh-draw prediction at any iterate, iteration 0 (the clean
+  input) included, is wrong.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from bench.errors import BadParameter
+from bench.errors import BadParameter, BenchError
+from bench.params import signature_params
+from bench.registry import REGISTRY
 
+HEADLINE = "final@1"  # the protocol of a record's ``robust_acc`` and of the tables' headline
 ANY_ITER = "any_iter"
 ANY_ITER_NOTE = ("released code's metric: wrong at any iterate incl. iteration 0, one fresh draw each; "
                  "for parity with the papers only")
 
 
-def protocol_order(name: str) -> tuple[int, str]:
-    """Display order: final@1 (the headline) first, the released code's any_iter last."""
-    kinds = ["final", "vote", "avg", "worst", ANY_ITER]
-    kind = name.split("@")[0]
-    return (kinds.index(kind) if kind in kinds else len(kinds), name)
+class ProtocolUnavailable(BadParameter):
+    """The record does not hold what the protocol needs (too few draws, or an old record without draws)."""
 
 
 @dataclass(frozen=True)
-class Protocols:
-    draws: int = 10  # N
-    vote: int = 10  # M <= N
+class Draws:
+    """What a record stores of one set of adversarial examples, as tensors."""
 
-    def __post_init__(self) -> None:
-        if self.draws < 1 or not 1 <= self.vote <= self.draws:
-            raise BadParameter(f"--draws must be >= 1 and --vote between 1 and --draws (got {self.draws}, {self.vote})")
+    predictions: Tensor  # (D, n) predicted labels, one row per fresh draw
+    labels: Tensor  # (n,)
+    repeatable: bool  # a deterministic defense: its one stored draw stands for any number of draws
+    first_wrong: Tensor  # (n,) first iterate (0 = clean) whose one-draw prediction was wrong; -1: never
+    step: int | None = None  # the iterate these examples are (any_iter looks at iterates 0..step); None: all
 
-    def names(self) -> list[str]:
-        return ["final@1", f"vote@{self.vote}", f"avg@{self.draws}", f"worst@{self.draws}", ANY_ITER]
-
-    def spec(self) -> dict[str, int]:
-        return {"draws": self.draws, "vote": self.vote}
-
-
-@torch.no_grad()
-def draw_predictions(model: Callable[..., Tensor], waves: Tensor, batch_size: int, device: torch.device,
-                     generator: torch.Generator, draws: int) -> tuple[Tensor, Tensor]:
-    """Predicted labels (draws, n) of ``draws`` fresh-randomness passes, and per clip whether every logit
-    of every pass was finite (both on the CPU)."""
-    preds, finite = [], []
-    for i in range(0, len(waves), batch_size):
-        x = waves[i : i + batch_size].to(device)
-        logits = [model(x, generator=generator) for _ in range(draws)]
-        preds.append(torch.stack([lg.argmax(1) for lg in logits]).cpu())
-        finite.append(torch.stack([torch.isfinite(lg).all(1) for lg in logits]).all(0).cpu())
-    if not preds:
-        return torch.zeros(draws, 0, dtype=torch.long), torch.zeros(0, dtype=torch.bool)
-    return torch.cat(preds, 1), torch.cat(finite)
+    def first(self, k: int, protocol: str) -> Tensor:
+        """The first ``k`` draws (k, n); raises ``ProtocolUnavailable`` when fewer were stored."""
+        if self.repeatable:
+            return self.predictions[:1].expand(k, -1)
+        if k > self.predictions.shape[0]:
+            raise ProtocolUnavailable(f"{protocol} needs {k} draws, the record holds {self.predictions.shape[0]}; "
+                                      f"run the cell with --draws {k}")
+        return self.predictions[:k]
 
 
-def score(preds: Tensor, labels: Tensor, protocols: Protocols) -> dict[str, Tensor]:
-    """Per-clip outcomes from the (draws, n) predictions: ``final`` and ``vote`` flags, ``correct_draws``."""
-    hits = preds == labels.unsqueeze(0)
-    classes = int(max(preds.max().item() if preds.numel() else 0, labels.max().item() if labels.numel() else 0)) + 1
-    votes = F.one_hot(preds[: protocols.vote], classes).sum(0)  # (n, classes)
-    true_votes = votes.gather(1, labels.unsqueeze(1)).squeeze(1)
-    others = votes.scatter(1, labels.unsqueeze(1), -1).amax(1)
-    return {"final": hits[0], "vote": true_votes > others, "correct_draws": hits.sum(0)}
+class Protocol(ABC):
+    """One way to score stored draws; ``name`` is how tables and records call it (``vote@5``)."""
+
+    order: ClassVar[int] = 50  # display order: the headline first, the released code's metric last
+
+    @property
+    @abstractmethod
+    def name(self) -> str: ...
+
+    @abstractmethod
+    def robust(self, draws: Draws) -> Tensor:
+        """Per clip, robustness in [0, 1] (float64)."""
+
+    @classmethod
+    def default(cls, draws: int, vote: int) -> Protocol | None:
+        """This protocol in the default set of a cell stored with ``draws`` draws (None: not in it)."""
+        return None
+
+    def accuracy(self, draws: Draws) -> float:
+        """Percent robust over the clips (NaN for none), rounded as records store it."""
+        values = self.robust(draws)
+        return round(100.0 * values.double().mean().item(), 4) if len(values) else float("nan")
 
 
-def accuracies(outcome: dict[str, Tensor], any_iter: Tensor, protocols: Protocols) -> dict[str, float]:
-    """Percent robust under each protocol."""
-    n = len(any_iter)
+def parse_protocol(text: str) -> Protocol:
+    """``final@1``, ``vote@5``, ``avg@10``, ``worst@10``, ``any_iter``, or any registered ``kind[@count]``."""
+    text = text.strip()
+    kind, at, count = text.partition("@")
+    factory = REGISTRY.get("protocol", kind).factory
+    if signature_params(factory):  # a protocol with a count: kind@COUNT
+        if not (at and count.isdigit()):
+            raise BadParameter(f"protocol {text!r}: write {kind}@COUNT, e.g. {kind}@10")
+        protocol = factory(int(count))
+    else:
+        protocol = factory()
+    if protocol.name != text:
+        raise BadParameter(f"protocol {text!r} is not valid; did you mean {protocol.name!r}?")
+    return protocol
 
-    def pct(values: Tensor) -> float:
-        return round(100.0 * values.double().mean().item(), 4) if n else float("nan")
 
-    names = protocols.names()
-    draws = outcome["correct_draws"]
-    return {names[0]: pct(outcome["final"]), names[1]: pct(outcome["vote"]), names[2]: pct(draws / protocols.draws),
-            names[3]: pct(draws == protocols.draws), names[4]: pct(any_iter)}
+def default_protocols(draws: int, vote: int | None = None) -> list[Protocol]:
+    """Every registered protocol's default instance for ``draws`` stored draws, in display order."""
+    chosen = [p.factory.default(draws, draws if vote is None else vote) for p in REGISTRY.plugins("protocol")]
+    return sorted((p for p in chosen if p is not None), key=lambda p: (p.order, p.name))
 
 
-class IterateTracker:
-    """Every iterate of the attack, one batch at a time: ``any_iter`` bookkeeping (one fresh-draw prediction per
-    iterate, first wrong iterate kept) and, for the iterate counts in ``keep``, a copy of the iterate itself, so
-    PGD-k can be scored inside one PGD-K trajectory (``evaluate.score_examples``).
+def protocol_order(name: str) -> tuple[int, str]:
+    """Display order of a protocol name: its class's ``order``, then the name (unknown kinds last)."""
+    try:
+        return (REGISTRY.get("protocol", name.partition("@")[0]).factory.order, name)
+    except BenchError:
+        return (99, name)
 
-    Its generators are its own (one per batch, given to ``begin``), so observing iterates never changes the
-    attack's randomness, and batch b's draws do not depend on how many iterates batch b − 1 had.
-    """
 
-    def __init__(self, model: Callable[..., Tensor], generator: torch.Generator | None = None,
-                 keep: Sequence[int] = ()):
-        self.model, self.generator = model, generator
-        self.seconds = 0.0
-        self.kept: dict[int, list[Tensor]] = {k: [] for k in keep}
-        self.batches = 0
+def positive(count: int, kind: str) -> int:
+    if count < 1:
+        raise BadParameter(f"protocol {kind}@{count}: the count must be at least 1")
+    return count
 
-    def begin(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> None:
-        if generator is not None:
-            self.generator = generator
-        self.y = y
-        self.first_wrong = torch.full((len(y),), -1, dtype=torch.long, device=y.device)
-        self.iterates = 0
-        self.observe(x)
 
-    @torch.no_grad()
-    def observe(self, x_iter: Tensor) -> None:
-        if x_iter.shape[0] != len(self.y):  # an attack working on a subset: its rows cannot be matched
-            return
-        started = time.perf_counter()
-        wrong = self.model(x_iter.detach(), generator=self.generator).argmax(1) != self.y
-        self.first_wrong = torch.where(wrong & (self.first_wrong < 0), self.iterates, self.first_wrong)
-        if self.iterates in self.kept:
-            self.kept[self.iterates].append(x_iter.detach().to("cpu", copy=True))
-        self.iterates += 1
-        self.seconds += time.perf_counter() - started
+def hits(predictions: Tensor, labels: Tensor) -> Tensor:
+    return predictions == labels.unsqueeze(0)
 
-    def end(self, x_adv: Tensor) -> Tensor:
-        """First wrong iterate per clip (-1: never wrong); an attack that reported no iterate is scored on its
-        final examples as iteration 1. Raises when an iterate to keep was not reported for this batch."""
-        if self.iterates == 1:
-            self.observe(x_adv)
-        self.batches += 1
-        missing = [k for k, batches in self.kept.items() if len(batches) < self.batches]
-        if missing:
-            raise BadParameter(f"the attack reported only {self.iterates - 1} iterates for a batch; cannot score "
-                               f"step {missing[0]} (lower --score-at or raise --steps)")
-        return self.first_wrong.cpu()
 
-    def iterate(self, k: int) -> Tensor:
-        """The kept iterate k of every clip, batches concatenated (on the CPU)."""
-        return torch.cat(self.kept[k])
+def as_float(flags: Tensor) -> Tensor:
+    return flags.to(torch.float64)

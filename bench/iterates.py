@@ -1,0 +1,86 @@
+"""What a cell observes of its examples: fresh-draw predictions, and every iterate of the attack.
+
+``draw_predictions`` classifies examples ``draws`` times with fresh randomness (what protocols score).
+``IterateTracker`` watches the attack's iterates: one fresh-draw prediction each (the first wrong iterate per
+clip, for the released code's ``any_iter``) and copies of the iterates a cell scores as shorter attacks
+(PGD-k inside one PGD-K trajectory, ``bench.evaluate``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from bench.errors import BadParameter
+
+
+@torch.no_grad()
+def draw_predictions(model: Callable[..., Tensor], waves: Tensor, batch_size: int, device: torch.device,
+                     generator: torch.Generator, draws: int) -> tuple[Tensor, Tensor]:
+    """Predicted labels (draws, n) of ``draws`` fresh-randomness passes, and per clip whether every logit
+    of every pass was finite (both on the CPU)."""
+    preds, finite = [], []
+    for i in range(0, len(waves), batch_size):
+        x = waves[i : i + batch_size].to(device)
+        logits = [model(x, generator=generator) for _ in range(draws)]
+        preds.append(torch.stack([lg.argmax(1) for lg in logits]).cpu())
+        finite.append(torch.stack([torch.isfinite(lg).all(1) for lg in logits]).all(0).cpu())
+    if not preds:
+        return torch.zeros(draws, 0, dtype=torch.long), torch.zeros(0, dtype=torch.bool)
+    return torch.cat(preds, 1), torch.cat(finite)
+
+
+class IterateTracker:
+    """Every iterate of the attack, one batch at a time: ``any_iter`` bookkeeping (one fresh-draw prediction per
+    iterate, first wrong iterate kept) and, for the iterate counts in ``keep``, a copy of the iterate itself, so
+    PGD-k can be scored inside one PGD-K trajectory (``evaluate.score_examples``).
+
+    Its generators are its own (one per batch, given to ``begin``), so observing iterates never changes the
+    attack's randomness, and batch b's draws do not depend on how many iterates batch b − 1 had.
+    """
+
+    def __init__(self, model: Callable[..., Tensor], generator: torch.Generator | None = None,
+                 keep: Sequence[int] = ()):
+        self.model, self.generator = model, generator
+        self.seconds = 0.0
+        self.kept: dict[int, list[Tensor]] = {k: [] for k in keep}
+        self.batches = 0
+
+    def begin(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> None:
+        if generator is not None:
+            self.generator = generator
+        self.y = y
+        self.first_wrong = torch.full((len(y),), -1, dtype=torch.long, device=y.device)
+        self.iterates = 0
+        self.observe(x)
+
+    @torch.no_grad()
+    def observe(self, x_iter: Tensor) -> None:
+        if x_iter.shape[0] != len(self.y):  # an attack working on a subset: its rows cannot be matched
+            return
+        started = time.perf_counter()
+        wrong = self.model(x_iter.detach(), generator=self.generator).argmax(1) != self.y
+        self.first_wrong = torch.where(wrong & (self.first_wrong < 0), self.iterates, self.first_wrong)
+        if self.iterates in self.kept:
+            self.kept[self.iterates].append(x_iter.detach().to("cpu", copy=True))
+        self.iterates += 1
+        self.seconds += time.perf_counter() - started
+
+    def end(self, x_adv: Tensor) -> Tensor:
+        """First wrong iterate per clip (-1: never wrong); an attack that reported no iterate is scored on its
+        final examples as iteration 1. Raises when an iterate to keep was not reported for this batch."""
+        if self.iterates == 1:
+            self.observe(x_adv)
+        self.batches += 1
+        missing = [k for k, batches in self.kept.items() if len(batches) < self.batches]
+        if missing:
+            raise BadParameter(f"the attack reported only {self.iterates - 1} iterates for a batch; cannot score "
+                               f"step {missing[0]} (lower --score-at or raise --steps)")
+        return self.first_wrong.cpu()
+
+    def iterate(self, k: int) -> Tensor:
+        """The kept iterate k of every clip, batches concatenated (on the CPU)."""
+        return torch.cat(self.kept[k])
