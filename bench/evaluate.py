@@ -19,7 +19,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from attacks.base import Attack, check_budget, enforce_budget
-from bench import checks as sanity
+from bench import sanity
 from bench.data.base import ClipSet
 from bench.model import DefendedModel
 from bench.protocols import IterateTracker, Protocols, accuracies, draw_predictions, score

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.checks import QUERY_ONLY
+from bench.sanity import QUERY_ONLY
 from bench.evaluate import HEADLINE
 from bench.perf import DIFFUSION, perf_lookup
 from bench.report_artefacts import Artefact

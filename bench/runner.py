@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from attacks.base import Attack
-from bench.checks import QUERY_ONLY
+from bench.sanity import QUERY_ONLY
 from bench.data.base import Dataset
 from bench.data.subset import select_eval_subset
 from bench.environment import environment, resolve_device

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from attacks.pgd import PGD
-from bench.checks import snr_db, snr_summary
+from bench.sanity import snr_db, snr_summary
 from bench.data.base import ClipSet
 from bench.errors import BadParameter
 from bench.evaluate import evaluate_cell
