@@ -30,7 +30,8 @@ def check_restarts(attack: str, restarts: int, restart_by: str, restart_draws: i
 
 
 @torch.no_grad()
-def mean_loss_and_wrong_draws(model: Model, x: Tensor, y: Tensor, generator: torch.Generator, draws: int) -> tuple[Tensor, Tensor]:
+def mean_loss_and_wrong_draws(model: Model, x: Tensor, y: Tensor, generator: torch.Generator,
+                              draws: int) -> tuple[Tensor, Tensor]:
     """Mean cross-entropy and number of misclassifying draws per example, over ``draws`` fresh draws."""
     loss = torch.zeros(x.shape[0], device=x.device)
     wrong = torch.zeros(x.shape[0], device=x.device, dtype=torch.long)

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.sanity import QUERY_ONLY
 from bench.evaluate import HEADLINE
 from bench.perf import DIFFUSION, perf_lookup
 from bench.report_artefacts import Artefact
 from bench.report_config import config_key, config_spec, labelled
 from bench.report_format import mean_std
+from bench.sanity import QUERY_ONLY
 
 DEFAULT_EPS = {"linf": 0.002, "l2": 0.253}
 LARGE = 10  # a "large" budget is at least LARGE × the paper's

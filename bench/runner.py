@@ -13,7 +13,6 @@ from typing import Any
 import torch
 
 from attacks.base import Attack
-from bench.sanity import QUERY_ONLY
 from bench.data.base import Dataset
 from bench.data.subset import select_eval_subset
 from bench.environment import environment, resolve_device
@@ -25,6 +24,7 @@ from bench.params import defaults, jsonable, signature_params
 from bench.protocols import Protocols
 from bench.registry import REGISTRY
 from bench.results import SCHEMA, cell_id, failure_path, read_record, record_path, write_record
+from bench.sanity import QUERY_ONLY
 from bench.victim import load_victim
 
 SECTIONS = ("defense", "attack", "victim", "data")

@@ -102,7 +102,7 @@ def test_canonical_text_round_trips():
     assert parse_estimator("eot").options == {"samples": 20, "batch": None}
 
 
-def test_budget_draws_and_passes_per_gradient(tiny_surrogate: dict[str, Any]):
+def test_budget_draws_and_passes_per_gradient(tiny_surrogate: dict[str, Any]):  # noqa: F811
     assert PGD().budget.norm == "linf" and PGD(norm="l2").budget.eps == 0.253
     assert (PGD().draws_per_gradient, PGD().passes_per_gradient) == (1, 1)
     assert (PGD(eot=5).draws_per_gradient, APGD(gradient="eot:6:batch=2").passes_per_gradient) == (5, 6)

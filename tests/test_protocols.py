@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from attacks.pgd import PGD
-from bench.sanity import snr_db, snr_summary
 from bench.data.base import ClipSet
 from bench.errors import BadParameter
 from bench.evaluate import evaluate_cell
 from bench.model import DefendedModel
 from bench.protocols import IterateTracker, Protocols, accuracies, protocol_order, score
+from bench.sanity import snr_db, snr_summary
 from defenses.base import Defense
 from defenses.none import NoDefense
 from tests.test_attacks_contract import CLASSES, WaveNoise, labels_of, tiny_mel_net, toy_model, toy_waves
