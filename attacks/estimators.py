@@ -34,7 +34,7 @@ def autograd(loss: Loss = cross_entropy) -> GradientEstimator:
 
 @register("estimator", "eot")
 def eot(samples: int = 20, batch: int | None = None, loss: Loss = cross_entropy) -> GradientEstimator:
-    """EOT (Athalye et al., ICML 2018, §3): the mean gradient over ``samples`` fresh draws, ``batch`` at a time.
+    """EOT (Athalye et al., ICML 2018): the mean gradient over `samples` fresh draws, `batch` copies at a time.
 
     20 draws by default, as AutoAttack's ``rand`` version (github.com/fra31/auto-attack) and DualPure's
     "PGD10 + EOT20" (Tan et al., Interspeech 2024). One draw is plain backpropagation (mode ``exact``).
@@ -56,7 +56,7 @@ def nes(samples: int = 200, sigma: float = 0.001, batch: int | None = None,
 @register("estimator", "timeshift")
 def timeshift(copies: int = 10, max_shift: int = 1000, batch: int | None = None,
               loss: Loss = cross_entropy) -> GradientEstimator:
-    """The mean gradient over ``copies`` randomly time-shifted copies (TSMI-FGSM, Tan et al. 2022, n and m).
+    """The mean gradient over `copies` randomly time-shifted copies (TSMI-FGSM, Tan et al. 2022: n and m).
 
     "Improving adversarial transferability by temporal and spatial momentum in urban speaker recognition
     systems", Computers and Electrical Engineering 104, 108446; shifts uniform in [−max_shift, max_shift].

@@ -65,7 +65,7 @@ class FakeBob(Attack):
 
     def label(self) -> str:
         eot = f" EOT-{self.eot}" if self.eot > 1 else ""
-        return f"FakeBob-{self.steps} NES-{self.samples} L∞ ε={self.eps:g}{eot}"
+        return f"FakeBob-{self.steps} NES-{self.samples} {self.geometry.label} ε={self.eps:g}{eot}"
 
     def _plateau(self, window: Tensor, filled: Tensor, loss: Tensor, lr: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Slide ``loss`` into each clip's window; halve lr where a full window shows no progress, then

@@ -1,4 +1,4 @@
-"""PGD: projected gradient ascent on the cross-entropy, L∞ or L2, with EOT gradients and restarts."""
+"""PGD: projected gradient ascent on the cross-entropy, any norm, EOT or any estimator's gradients, restarts."""
 
 from __future__ import annotations
 
