@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from attacks.base import CLIP, Attack, Norm, StepCallback, checked_budget, project
-from attacks.gradients import EOT, Autograd, GradientEstimator
+from attacks.base import CLIP, Attack, StepCallback
+from attacks.estimators import choose_gradient
+from attacks.gradients import GradientEstimator
 from bench.errors import BadParameter
 from bench.registry import register
 
@@ -55,8 +56,9 @@ def eot_classifier_class() -> type:
 
     class EOTClassifier(PyTorchClassifier):
         """PyTorchClassifier with the purifier inside the module, ``loss_gradient`` from our estimator (EOT
-        over seeded draws, chunked) and ``predict`` batched with one seeded draw per row
-        (evaluation_practice §1.5); ``on_gradient`` sees every point ART asks a gradient for."""
+        over seeded draws, chunked) and ``predict`` batched with one seeded draw per row (ART's own EoT
+        wrapper makes ``predict`` return N·K rows, which its success check cannot take); ``on_gradient``
+        sees every point ART asks a gradient for."""
 
         def __init__(self, model: Callable[..., Tensor], estimator: GradientEstimator, generator: torch.Generator,
                      nb_classes: int, input_shape: tuple[int, ...], device: torch.device,
@@ -115,7 +117,8 @@ def _uses_gradients(cls: type) -> bool:
 class ARTAttack(Attack):
     """Any ART evasion attack by name (Nicolae et al. 2018, Adversarial Robustness Toolbox) on the defended model.
 
-    As evaluation_practice §1.5 recommends: the defended model (purifier inside the module) is wrapped in a thin
+    The defended model (purifier inside the module, not an ART ``preprocessing_defence``, whose ``predict``
+    would purify the whole array at once: github.com/Trusted-AI/adversarial-robustness-toolbox) is wrapped in a thin
     ``PyTorchClassifier`` subclass whose ``loss_gradient`` is our estimator (``eot`` fresh draws, ``eot_batch``
     at a time) and whose ``predict`` is batched, one seeded draw per row; ART's own numpy/torch global randomness
     is seeded from the cell's generator. ``norm``, ``eps``, ``steps``, ``step_size`` and ``random_start`` map to
@@ -128,14 +131,14 @@ class ARTAttack(Attack):
     ART's bounded attacks). For ``any_iter``, the iterates are the points ART asks full-batch gradients for.
     """
 
-    def __init__(self, name: str = "ProjectedGradientDescentPyTorch", norm: Norm = "linf", eps: float | None = None,
+    def __init__(self, name: str = "ProjectedGradientDescentPyTorch", norm: str = "linf", eps: float | None = None,
                  steps: int = 10, step_size: float | None = None, random_start: bool = False, eot: int = 1,
                  eot_batch: int | None = None, args: str = ""):
-        self.norm, self.eps = checked_budget("art", norm, eps, self.default_eps)
+        self.set_budget("art", norm, eps)
         if steps < 1 or eot < 1 or (eot_batch is not None and eot_batch < 1):
             raise BadParameter("art: needs steps >= 1, eot >= 1 and eot_batch >= 1")
         self.name, self.steps, self.random_start, self.eot, self.eot_batch = name, steps, random_start, eot, eot_batch
-        self.step_size = float(step_size if step_size is not None else self.eps / (5 if norm == "linf" else 2))
+        self.step_size = float(step_size if step_size is not None else self.geometry.default_step_size(self.eps))
         self.args_text, self.extra = args, parse_args(args)
         self.cls = art_attack_class(name)
         accepted = set(inspect.signature(self.cls.__init__).parameters) - {"self", "estimator", "classifier"}
@@ -143,7 +146,7 @@ class ARTAttack(Attack):
         if unknown:
             raise BadParameter(f"art: {name} has no argument {unknown[0]!r}; valid: {', '.join(sorted(accepted))}")
         self.accepted = accepted
-        self.gradient: GradientEstimator = Autograd() if eot == 1 else EOT(Autograd(), eot, eot_batch)
+        self.estimator: GradientEstimator = choose_gradient("art", None, eot, eot_batch).estimator
         self._gradient_based = _uses_gradients(self.cls)
 
     def params(self) -> dict[str, Any]:
@@ -153,14 +156,23 @@ class ARTAttack(Attack):
 
     @property
     def gradient_mode(self) -> str:
-        return self.gradient.mode if self._gradient_based else "query"
+        return self.estimator.mode if self._gradient_based else "query"
+
+    @property
+    def draws_per_gradient(self) -> int:
+        # a decision-based ART attack never asks for a gradient: each of its queries is one predict, one draw
+        return super().draws_per_gradient if self._gradient_based else 1
+
+    @property
+    def passes_per_gradient(self) -> int:
+        return super().passes_per_gradient if self._gradient_based else 1
 
     def label(self) -> str:
-        norm = "L∞" if self.norm == "linf" else "L2"
-        return f"ART {self.name}-{self.steps} {norm} ε={self.eps:g}" + (f" EOT-{self.eot}" if self.eot > 1 else "")
+        eot = f" EOT-{self.eot}" if self.eot > 1 else ""
+        return f"ART {self.name}-{self.steps} {self.geometry.label} ε={self.eps:g}{eot}"
 
     def art_kwargs(self, batch: int, stochastic: bool) -> dict[str, Any]:
-        ours = {"norm": np.inf if self.norm == "linf" else 2, "eps": self.eps, "eps_step": self.step_size,
+        ours = {"norm": self.geometry.art_norm, "eps": self.eps, "eps_step": self.step_size,
                 "max_iter": self.steps, "batch_size": batch, "verbose": False,
                 "num_random_init": int(self.random_start), "nb_random_init": 1, "loss_type": None}
         kwargs = {k: v for k, v in ours.items() if k in self.accepted}
@@ -187,7 +199,7 @@ class ARTAttack(Attack):
         kwargs = self.art_kwargs(x.shape[0], bool(getattr(model, "stochastic", True)))
         with torch.no_grad():
             nb_classes = model(x[:1], generator=generator).shape[1]
-        classifier = eot_classifier_class()(model, self.gradient, generator, nb_classes, tuple(x.shape[1:]),
+        classifier = eot_classifier_class()(model, self.estimator, generator, nb_classes, tuple(x.shape[1:]),
                                             x.device, on_gradient)
         try:
             attack = self.cls(classifier, **kwargs)
@@ -206,7 +218,7 @@ class ARTAttack(Attack):
                                    f"{' '.join(str(exc).split())[:200]}") from exc
             finally:
                 np.random.set_state(state)
-        x_adv = project(torch.as_tensor(adv, device=x.device, dtype=x.dtype), x, self.eps, self.norm)
+        x_adv = self.geometry.project(torch.as_tensor(adv, device=x.device, dtype=x.dtype), x, self.eps)
         if on_step is not None:
             on_step(max(calls[0], 1), x_adv)
         return x_adv

@@ -1,81 +1,51 @@
-"""What every attack shares: the threat model, the one projection, the budget check and the step rules."""
+"""What every attack shares: the threat model (norm and ε), the budget check, and what the harness reads.
+
+The geometry of each norm (projection, step, random start, distance) lives in ``attacks.norms``.
+"""
 
 from __future__ import annotations
 
 import copy
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
+from attacks.gradients import GradientEstimator
+from attacks.norms import CLIP, Norm, NormDefaults, get_norm
 from bench.errors import BadParameter, BudgetViolation
 
-Norm = Literal["linf", "l2"]
-DEFAULT_EPS: dict[str, float] = {"linf": 0.002, "l2": 0.253}  # the papers' budgets (released_code_spec §6.1)
-CLIP = (-1.0, 1.0)  # float waveforms
+__all__ = ["CLIP", "Attack", "Budget", "BudgetReport", "StepCallback", "check_budget", "checked_budget",
+           "enforce_budget"]
+
 StepCallback = Callable[[int, Tensor], None]
 
 
-def _per_sample(v: Tensor | float, like: Tensor) -> Tensor | float:
-    """A per-example value (shape (B,)) shaped to broadcast over ``like``; a float stays a float."""
-    return v.view(-1, *([1] * (like.ndim - 1))) if isinstance(v, Tensor) else v
-
-
-def project(x_adv: Tensor, x: Tensor, eps: float, norm: Norm, clip: tuple[float, float] = CLIP) -> Tensor:
-    """Project ``x_adv`` onto the ``norm`` ball of radius ``eps`` around ``x``, then onto the sample range.
-
-    The range clamp only shrinks each coordinate of the perturbation (``x`` is inside the range), so the
-    result stays inside the ball. Every attack uses this one function.
-    """
-    delta = x_adv - x
-    if norm == "linf":
-        delta = delta.clamp(-eps, eps)
-    elif norm == "l2":
-        scale = (eps / delta.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1.0)
-        delta = delta * _per_sample(scale, delta)
-    else:
-        raise ValueError(f"unknown norm {norm!r}")
-    return (x + delta).clamp(*clip)
-
-
-def linf_step(grad: Tensor, step_size: float | Tensor) -> Tensor:
-    """Steepest ascent for L∞: a signed step (``step_size`` a float or one value per example)."""
-    return _per_sample(step_size, grad) * grad.sign()
-
-
-def l2_step(grad: Tensor, step_size: float | Tensor) -> Tensor:
-    """Steepest ascent for L2: the per-example normalised gradient."""
-    return _per_sample(step_size, grad) * grad / _per_sample(grad.flatten(1).norm(dim=1).clamp_min(1e-12), grad)
-
-
-STEPS: dict[str, Callable[[Tensor, float | Tensor], Tensor]] = {"linf": linf_step, "l2": l2_step}
-
-
-def checked_budget(attack: str, norm: str, eps: float | None,
-                   defaults: dict[str, float] = DEFAULT_EPS) -> tuple[Norm, float]:
-    """The attack's norm and ε (``defaults[norm]`` when None), or one clear line when they are invalid."""
-    if norm not in STEPS:
-        raise BadParameter(f"{attack}: norm must be linf or l2, got {norm!r}")
-    value = float(defaults[norm] if eps is None else eps)
+def checked_budget(attack: str, norm: str | Norm, eps: float | None,
+                   defaults: Mapping[str, float] | None = None) -> tuple[Norm, float]:
+    """The attack's norm object and ε (``defaults[norm]`` when None, the norm's own ``default_eps`` without
+    ``defaults``), or one clear line when they are invalid."""
+    geometry = get_norm(norm, f"attack {attack!r}")
+    value = float((defaults[geometry.name] if defaults is not None else geometry.default_eps) if eps is None else eps)
     if not (math.isfinite(value) and value > 0):  # an infinite ball is no budget; NaN compares false to all
         raise BadParameter(f"{attack}: eps must be a finite number > 0, got {value:g}")
-    return norm, value  # type: ignore[return-value]
+    return geometry, value
 
 
-def random_start(x: Tensor, eps: float, norm: Norm, generator: torch.Generator) -> Tensor:
-    """A uniformly random point of the ball (L∞: uniform per sample; L2: uniform direction and radius)."""
-    if norm == "linf":
-        delta = (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1) * eps
-    else:
-        direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        direction = direction / _per_sample(direction.flatten(1).norm(dim=1), x)
-        u = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
-        delta = direction * _per_sample(eps * u ** (1.0 / x[0].numel()), x)
-    return project(x + delta, x, eps, norm)
+@dataclass(frozen=True)
+class Budget:
+    """What every adversarial example of an attack is checked against: the norm's name and ε."""
+
+    norm: str
+    eps: float
+
+    @property
+    def geometry(self) -> Norm:
+        return get_norm(self.norm)
 
 
 @dataclass(frozen=True)
@@ -96,16 +66,19 @@ class BudgetReport:
         return asdict(self)
 
 
-def check_budget(x_adv: Tensor, x: Tensor, eps: float, norm: Norm, clip: tuple[float, float] = CLIP) -> BudgetReport:
-    """Measure every example against its budget and range (in float64, with float32 rounding allowance)."""
+def check_budget(x_adv: Tensor, x: Tensor, eps: float, norm: str | Norm,
+                 clip: tuple[float, float] = CLIP) -> BudgetReport:
+    """Measure every example against its budget (``norm``: a name or a norm object) and range, in float64
+    with a float32 rounding allowance. The largest L∞ and L2 sizes are reported whatever the norm."""
+    geometry = get_norm(norm)
     delta = (x_adv.detach().double() - x.detach().double()).flatten(1)
     linf, l2 = delta.abs().amax(1), delta.norm(dim=1)
-    distance = linf if norm == "linf" else l2
+    distance = geometry.distance(delta)
     tolerance = 1e-6 + 1e-5 * eps
     finite = torch.isfinite(x_adv).flatten(1).all(1)
     in_range = ((x_adv >= clip[0]) & (x_adv <= clip[1])).flatten(1).all(1)
     return BudgetReport(
-        norm=norm,
+        norm=geometry.name,
         eps=eps,
         max_linf=float(linf.nan_to_num(float("inf")).max()) if len(linf) else 0.0,
         max_l2=float(l2.nan_to_num(float("inf")).max()) if len(l2) else 0.0,
@@ -127,13 +100,41 @@ def enforce_budget(report: BudgetReport, attack: str) -> None:
 class Attack(ABC):
     """An attack plugin: ``__init__`` keyword parameters are its options; ``perturb`` runs it.
 
-    ``norm`` and ``eps`` define the budget every returned example is checked against.
+    ``norm`` (the norm's name, as recorded) and ``eps`` define the budget every returned example is checked
+    against; ``geometry`` is the norm object the attack computes with (``set_budget`` sets all three).
+    An attack that keeps its gradient estimator in ``estimator`` gets ``gradient_mode``,
+    ``draws_per_gradient`` and ``passes_per_gradient`` from it.
     """
 
-    norm: Norm
+    norm: str
     eps: float
-    # ε when the user gives none, per norm; ``bench report`` reads it to tell which record a grid cell means
-    default_eps: ClassVar[dict[str, float]] = DEFAULT_EPS
+    geometry: Norm
+    # ε when the user gives none, per norm name (each norm's own ``default_eps``); the grid matcher reads it
+    # to tell which record a grid cell means
+    default_eps: ClassVar[Mapping[str, float]] = NormDefaults("default_eps")
+
+    def set_budget(self, owner: str, norm: str | Norm, eps: float | None) -> None:
+        """Resolve and check ``norm`` and ``eps`` (``default_eps`` when None); one line when invalid."""
+        self.geometry, self.eps = checked_budget(owner, norm, eps, self.default_eps)
+        self.norm = self.geometry.name
+
+    @property
+    def budget(self) -> Budget:
+        """The norm (name) and ε every returned example is checked against."""
+        return Budget(self.norm, self.eps)
+
+    @property
+    def draws_per_gradient(self) -> int:
+        """Fresh draws of the defense's randomness averaged into one gradient estimate: the EOT sample count
+        (1 for one backpropagation, 0 when the defense never runs, as in transfer attacks)."""
+        estimator = getattr(self, "estimator", None)
+        return estimator.draws_per_gradient if isinstance(estimator, GradientEstimator) else 1
+
+    @property
+    def passes_per_gradient(self) -> int:
+        """Forward passes of the attacked model per gradient estimate (0 for transfer attacks)."""
+        estimator = getattr(self, "estimator", None)
+        return estimator.passes_per_gradient if isinstance(estimator, GradientEstimator) else 1
 
     @abstractmethod
     def perturb(self, model: Callable[..., Tensor], x: Tensor, y: Tensor, generator: torch.Generator,
@@ -146,9 +147,13 @@ class Attack(ABC):
         """Every parameter's effective value (defaults resolved), as recorded in results."""
 
     @property
-    @abstractmethod
     def gradient_mode(self) -> str:
-        """How the attack obtains gradients: ``exact``, ``eot``, ``nes``, ``transfer`` ..."""
+        """How the attack obtains gradients: ``exact``, ``eot``, ``nes``, ``transfer`` ... (its estimator's
+        ``mode``; an attack without an ``estimator`` must say)."""
+        estimator = getattr(self, "estimator", None)
+        if not isinstance(estimator, GradientEstimator):
+            raise NotImplementedError(f"{type(self).__name__} has no estimator: override gradient_mode")
+        return estimator.mode
 
     def label(self) -> str:
         return type(self).__name__

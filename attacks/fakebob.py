@@ -8,7 +8,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from attacks.base import Attack, StepCallback, checked_budget, linf_step, project
+from attacks.base import Attack, StepCallback
 from attacks.gradients import EOT, NES, GradientEstimator
 from attacks.rules import Momentum
 from bench.errors import BadParameter
@@ -20,7 +20,8 @@ class FakeBob(Attack):
     """FakeBob (Chen et al., IEEE S&P 2021) as AudioPure ran it: NES estimates from logits only, L∞ ε = 0.002.
 
     "Who is Real Bob? Adversarial Attacks on Speaker Recognition Systems", §4 (NES gradient estimation,
-    Ilyas et al. 2018 Eq. 2), with AudioPure's settings (released_code_spec §6.2): ``steps`` = 200 iterations,
+    Ilyas et al. 2018 Eq. 2), with AudioPure's settings (Wu et al., ICLR 2023; github.com/cychomatica/AudioPure,
+    robustness_eval/black_box_attack.py and adaptive_attack_eval.py): ``steps`` = 200 iterations,
     ``samples`` = 200 antithetic NES queries per estimate (σ = 0.001, ``nes_batch`` noisy copies per model
     call), untargeted cross-entropy ascent, momentum g ← 0.9 g + 0.1 ĝ, step lr · sign(g) projected onto the
     ε-ball and [-1, 1], lr from 0.001 halved (down to ``min_lr``) when a ``plateau_length``-iteration window
@@ -41,7 +42,7 @@ class FakeBob(Attack):
                  plateau_rule: Literal["stalled", "released"] = "stalled", nes_batch: int = 50, eot: int = 1):
         if norm != "linf":
             raise BadParameter(f"fakebob: is an L∞ attack, got norm={norm!r}")
-        self.norm, self.eps = checked_budget("fakebob", norm, eps, self.default_eps)
+        self.set_budget("fakebob", norm, eps)
         if steps < 0 or eot < 1 or not 0 <= momentum < 1 or lr <= 0 or min_lr <= 0 or plateau_length < 2 \
                 or plateau_drop <= 1 or plateau_rule not in ("stalled", "released"):
             raise BadParameter("fakebob: needs steps >= 0, eot >= 1, 0 <= momentum < 1, lr and min_lr > 0, "
@@ -50,7 +51,7 @@ class FakeBob(Attack):
         self.lr, self.min_lr, self.nes_batch, self.eot = lr, min_lr, nes_batch, eot
         self.plateau_length, self.plateau_drop, self.plateau_rule = plateau_length, plateau_drop, plateau_rule
         nes = NES(sigma, samples, nes_batch)
-        self.gradient: GradientEstimator = nes if eot == 1 else EOT(nes, eot)
+        self.estimator: GradientEstimator = nes if eot == 1 else EOT(nes, eot)
 
     def params(self) -> dict[str, Any]:
         return {"norm": self.norm, "eps": self.eps, "steps": self.steps, "samples": self.samples,
@@ -59,16 +60,12 @@ class FakeBob(Attack):
                 "plateau_rule": self.plateau_rule, "nes_batch": self.nes_batch, "eot": self.eot}
 
     @property
-    def gradient_mode(self) -> str:
-        return self.gradient.mode
-
-    @property
     def queries_per_clip(self) -> int:
         return (self.steps + 1) * self.samples * self.eot
 
     def label(self) -> str:
         eot = f" EOT-{self.eot}" if self.eot > 1 else ""
-        return f"FakeBob-{self.steps} NES-{self.samples} L∞ ε={self.eps:g}{eot}"
+        return f"FakeBob-{self.steps} NES-{self.samples} {self.geometry.label} ε={self.eps:g}{eot}"
 
     def _plateau(self, window: Tensor, filled: Tensor, loss: Tensor, lr: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Slide ``loss`` into each clip's window; halve lr where a full window shows no progress, then
@@ -92,14 +89,14 @@ class FakeBob(Attack):
         filled = torch.zeros(b, dtype=torch.long, device=x.device)
         direction = Momentum(self.momentum, normalize=False, dampening=self.momentum)  # starts at 0.1 ĝ, as released
         for it in range(self.steps + 1):
-            grad, loss = self.gradient(model, x_adv, y, generator)
+            grad, loss = self.estimator(model, x_adv, y, generator)
             better = loss > best_loss
             best[better], best_loss[better] = x_adv[better], loss[better]
             if it == self.steps:
                 break
             g = direction(grad)
             window, filled, lr = self._plateau(window, filled, loss, lr)
-            x_adv = project(x_adv + linf_step(g, lr), x, self.eps, "linf")
+            x_adv = self.geometry.project(x_adv + self.geometry.step(g, lr), x, self.eps)
             if on_step is not None:
                 on_step(it + 1, x_adv)
         return best

@@ -5,6 +5,11 @@ An estimator is called as ``estimator(model, x, y, generator) -> (grad, loss)`` 
 of the batch. ``mode`` names how the gradient was obtained and goes into every result: ``exact``
 (backpropagation through the defended model), ``eot`` (mean over random draws), ``nes`` (queries only,
 never a gradient), ``transfer`` (another model's gradient; the attacked model is never queried).
+``draws_per_gradient`` and ``passes_per_gradient`` say what one estimate costs: fresh draws of the
+defense's randomness averaged into it, and forward passes of the attacked model.
+
+The estimators an attack can be given by name (``-o gradient=eot:20``) are registered in
+``attacks.estimators``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,11 @@ Model = Callable[..., Tensor]
 
 
 class GradientEstimator(ABC):
+    """``estimator(model, x, y, generator) -> (grad, loss)``; see the module docstring."""
+
     mode: str
+    draws_per_gradient: int = 1  # fresh draws of the defense's randomness averaged into one estimate
+    passes_per_gradient: int = 1  # forward passes of the attacked model per estimate
 
     @abstractmethod
     def __call__(self, model: Model, x: Tensor, y: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -57,6 +66,15 @@ class _MeanOverCopies(GradientEstimator):
         if copies < 1 or (batch is not None and batch < 1):
             raise BadParameter(f"{type(self).__name__}: needs at least one copy and a batch of at least one")
         self.inner, self.copies, self.batch = inner, copies, batch or copies
+
+    @property
+    def draws_per_gradient(self) -> int:  # type: ignore[override]
+        # every copy is a row of its own in the forward pass, so it gets a fresh draw of the defense
+        return self.copies * self.inner.draws_per_gradient
+
+    @property
+    def passes_per_gradient(self) -> int:  # type: ignore[override]
+        return self.copies * self.inner.passes_per_gradient
 
     def transform(self, model: Model, k: int, batch: int, generator: torch.Generator) -> Model:
         return model
@@ -138,6 +156,8 @@ class NES(GradientEstimator):
             raise BadParameter("NES needs an even number of samples >= 2, sigma > 0 and a batch of >= 2 copies")
         self.sigma, self.samples, self.loss = sigma, samples, loss
         self.pairs_per_call = (batch or samples) // 2
+        # every query is a forward pass with a fresh draw, and ĝ is their weighted mean
+        self.draws_per_gradient = self.passes_per_gradient = samples
 
     @torch.no_grad()
     def __call__(self, model: Model, x: Tensor, y: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -160,6 +180,8 @@ class Transfer(GradientEstimator):
     """``inner`` run on a surrogate model instead of the attacked one: the attacked model is never queried."""
 
     mode = "transfer"
+    draws_per_gradient = 0  # the attacked model, and so the defense, never runs
+    passes_per_gradient = 0
 
     def __init__(self, surrogate: Model, inner: GradientEstimator):
         self.surrogate, self.inner = surrogate, inner

@@ -1,4 +1,4 @@
-"""PGD: projected gradient ascent on the cross-entropy, L∞ or L2, with EOT gradients and restarts."""
+"""PGD: projected gradient ascent on the cross-entropy, any norm, EOT or any estimator's gradients, restarts."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from attacks.base import Attack, Norm, StepCallback, checked_budget
-from attacks.gradients import EOT, Autograd, GradientEstimator
+from attacks.base import Attack, StepCallback
+from attacks.estimators import choose_gradient
+from attacks.gradients import GradientEstimator
 from attacks.restarts import RestartRule, check_restarts, restarted
 from attacks.rules import ascend
 from bench.errors import BadParameter
@@ -18,41 +19,42 @@ from bench.registry import register
 
 @register("attack", "pgd")
 class PGD(Attack):
-    """Projected gradient descent (Madry et al., ICLR 2018), L∞ or L2, with optional EOT gradients.
+    """Projected gradient descent (Madry et al., ICLR 2018), any registered norm, with EOT or any estimator.
 
     "Towards Deep Learning Models Resistant to Adversarial Attacks", Eq. 2: x ← Π(x + α · step(∇ L)).
-    As AudioPure/DualPure run it (released_code_spec §6.1): untargeted cross-entropy ascent, no random
-    start by default, step ε/5 (L∞, sign step) or ε/2 (L2, normalised step), each iterate projected onto the
-    ε-ball and [-1, 1]. Defaults ε = 0.002 (L∞) and 0.253 (L2). ``eot`` > 1 averages each gradient over that
-    many fresh draws of the defense's randomness, ``eot_batch`` copies at a time.
+    As AudioPure (Wu et al., ICLR 2023; github.com/cychomatica/AudioPure, robustness_eval/white_box_attack.py)
+    and DualPure (Tan et al., Interspeech 2024; github.com/Sec4ai/DualPure) run it: untargeted cross-entropy
+    ascent, no random start by default, step ε/5 (L∞, sign step) or ε/2 (L2, normalised step), each iterate
+    projected onto the ε-ball and [-1, 1]. Defaults ε = 0.002 (L∞) and 0.253 (L2): the norm's own.
+    ``eot`` > 1 averages each gradient over that many fresh draws of the defense's randomness, ``eot_batch``
+    copies at a time; ``gradient`` names any registered estimator instead (``nes:200``, ``eot:20:batch=5``).
 
     ``restarts`` > 1 runs the attack that many times (every run after the first from a random start) and
     keeps, per example, the run ``restart_by`` rates best over ``restart_draws`` fresh draws: the highest
     mean loss, or the most misclassifying draws; never one noisy prediction.
     """
 
-    def __init__(self, norm: Norm = "linf", eps: float | None = None, steps: int = 10, step_size: float | None = None,
+    def __init__(self, norm: str = "linf", eps: float | None = None, steps: int = 10, step_size: float | None = None,
                  random_start: bool = False, eot: int = 1, eot_batch: int | None = None, restarts: int = 1,
-                 restart_by: RestartRule = "loss", restart_draws: int = 10):
-        self.norm, self.eps = checked_budget("pgd", norm, eps, self.default_eps)
+                 restart_by: RestartRule = "loss", restart_draws: int = 10, gradient: str | None = None):
+        self.set_budget("pgd", norm, eps)
         if steps < 0 or eot < 1 or (eot_batch is not None and eot_batch < 1):
             raise BadParameter("pgd: needs eps > 0, steps >= 0, eot >= 1 and eot_batch >= 1")
         check_restarts("pgd", restarts, restart_by, restart_draws)
         self.steps = steps
-        self.step_size = float(step_size if step_size is not None else self.eps / (5 if norm == "linf" else 2))
+        self.step_size = float(step_size if step_size is not None else self.geometry.default_step_size(self.eps))
         self.random_start = random_start
-        self.eot, self.eot_batch = eot, eot_batch
         self.restarts, self.restart_by, self.restart_draws = restarts, restart_by, restart_draws
-        self.gradient: GradientEstimator = Autograd() if eot == 1 else EOT(Autograd(), eot, eot_batch)
+        self.gradient_choice = choose_gradient("pgd", gradient, eot, eot_batch)
+        self.eot, self.eot_batch = self.gradient_choice.eot, self.gradient_choice.eot_batch
+        self.estimator: GradientEstimator = self.gradient_choice.estimator
 
     def params(self) -> dict[str, Any]:
+        # ``gradient`` only when eot/eot_batch do not say it all, so older records keep their cell ids
         return {"norm": self.norm, "eps": self.eps, "steps": self.steps, "step_size": self.step_size,
                 "random_start": self.random_start, "eot": self.eot, "eot_batch": self.eot_batch,
-                "restarts": self.restarts, "restart_by": self.restart_by, "restart_draws": self.restart_draws}
-
-    @property
-    def gradient_mode(self) -> str:
-        return self.gradient.mode
+                "restarts": self.restarts, "restart_by": self.restart_by, "restart_draws": self.restart_draws,
+                **({"gradient": self.gradient_choice.text} if self.gradient_choice.text else {})}
 
     @property
     def prefix_consistent(self) -> bool:
@@ -61,15 +63,15 @@ class PGD(Attack):
         return self.restarts == 1
 
     def label(self) -> str:
-        norm = "L∞" if self.norm == "linf" else "L2"
-        extra = (f" EOT-{self.eot}" if self.eot > 1 else "") + (" rand" if self.random_start else "")
+        extra = self.gradient_choice.label + (" rand" if self.random_start else "")
         extra += f" R{self.restarts}-{self.restart_by}" if self.restarts > 1 else ""
-        return f"PGD-{self.steps} {norm} ε={self.eps:g}{extra}"
+        return f"PGD-{self.steps} {self.geometry.label} ε={self.eps:g}{extra}"
 
     def perturb(self, model: Callable[..., Tensor], x: Tensor, y: Tensor, generator: torch.Generator,
                 on_step: StepCallback | None = None) -> Tensor:
         x = x.detach()
-        run = lambda start, r: ascend(model, x, y, generator, start, self.gradient, self.norm, self.eps,  # noqa: E731
-                                      self.step_size, self.steps, on_step=on_step, first_step=r * self.steps + 1)
-        return restarted(model, x, y, generator, run, self.restarts, self.random_start, self.eps, self.norm,
+        run = lambda start, r: ascend(model, x, y, generator, start, self.estimator, self.geometry,  # noqa: E731
+                                      self.eps, self.step_size, self.steps, on_step=on_step,
+                                      first_step=r * self.steps + 1)
+        return restarted(model, x, y, generator, run, self.restarts, self.random_start, self.eps, self.geometry,
                          self.restart_by, self.restart_draws)

@@ -2,7 +2,7 @@
 
 ``ascend`` is the one fixed-step loop (PGD, MI-FGSM, TSMI-FGSM are it with different estimators and
 directions); APGD's step-size control and FakeBob's plateau schedule drive their own loops from the same
-pieces (estimators, ``Momentum``, ``STEPS``, ``project``).
+pieces (estimators, ``Momentum``, the norm object's ``step`` and ``project``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from attacks.base import STEPS, Norm, StepCallback, _per_sample, project
+from attacks.base import StepCallback
 from attacks.gradients import GradientEstimator, Model
+from attacks.norms import Norm, per_sample
 
 Direction = Callable[[Tensor], Tensor]
 
@@ -28,7 +29,7 @@ class Momentum:
         self.g: Tensor | None = None
 
     def __call__(self, grad: Tensor) -> Tensor:
-        v = grad / _per_sample(grad.flatten(1).abs().mean(1).clamp_min(1e-12), grad) if self.normalize else grad
+        v = grad / per_sample(grad.flatten(1).abs().mean(1).clamp_min(1e-12), grad) if self.normalize else grad
         self.g = (1 - self.dampening) * v if self.g is None else self.decay * self.g + (1 - self.dampening) * v
         return self.g
 
@@ -37,12 +38,12 @@ def ascend(model: Model, x: Tensor, y: Tensor, generator: torch.Generator, start
            estimator: GradientEstimator, norm: Norm, eps: float, step_size: float, steps: int,
            direction: Direction | None = None, on_step: StepCallback | None = None, first_step: int = 1) -> Tensor:
     """``steps`` fixed-size steepest-ascent steps from ``start`` along ``direction(grad)`` (the gradient
-    estimate itself when None), each iterate projected onto the ε-ball around ``x`` and the sample range."""
+    estimate itself when None), each iterate projected onto ``norm``'s ε-ball around ``x`` and the sample range."""
     x_adv = start
     for step in range(first_step, first_step + steps):
         grad, _ = estimator(model, x_adv, y, generator)
         d = direction(grad) if direction is not None else grad
-        x_adv = project(x_adv + STEPS[norm](d, step_size), x, eps, norm)
+        x_adv = norm.project(x_adv + norm.step(d, step_size), x, eps)
         if on_step is not None:
             on_step(step, x_adv)
     return x_adv

@@ -21,14 +21,13 @@ from torch import Tensor
 from tqdm import tqdm
 
 from attacks.base import Attack, check_budget, enforce_budget
-from bench import checks as sanity
+from bench import sanity
 from bench.data.base import ClipSet
 from bench.iterates import IterateTracker, draw_predictions
 from bench.model import DefendedModel
 from bench.protocols import HEADLINE, Draws, Protocol, default_protocols
 from bench.queries import QueryCounter
 from bench.seeding import make_generator
-from bench.spec import draws_per_gradient
 
 CHECK_CLIPS = 32  # clips the randomness and gradient checks run on (the first ones)
 
@@ -157,7 +156,7 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
     snr = sanity.snr_db(x_clean, x_adv)
     checks.update({"non_finite_logits": final["non_finite_logits"], "snr_db": sanity.snr_summary(snr)})
     checks["warnings"] = sanity.warnings(checks, bool(getattr(model, "stochastic", False)),
-                                         draws_per_gradient(attack), attack.gradient_mode)
+                                         attack.draws_per_gradient, attack.gradient_mode)
     n = len(clips)
     record = {
         "clean_acc_victim": _pct(clean_victim),

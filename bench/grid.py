@@ -28,6 +28,7 @@ from typing import Any
 
 import tomllib
 
+from attacks.norms import get_norm
 from bench.errors import BadParameter
 from bench.papers import display_name
 from bench.params import signature_params
@@ -231,7 +232,7 @@ def expand(grid: Grid, profile: str, results: Path, extra_options: list[tuple[st
 
 
 def _norm_label(norm: str) -> str:
-    return "L∞" if norm == "linf" else "L2"  # MERGE: get_norm(norm).label
+    return get_norm(norm, "grid").label
 
 
 def _default_steps(attack: str) -> int:

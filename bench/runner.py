@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 
-from bench.checks import QUERY_ONLY
 from bench.data.base import Dataset
 from bench.data.subset import select_eval_subset
 from bench.environment import environment, resolve_device
@@ -24,6 +23,7 @@ from bench.params import defaults
 from bench.protocols import HEADLINE
 from bench.registry import REGISTRY
 from bench.results import SCHEMA, cell_id, failure_path, read_record, record_path, write_record
+from bench.sanity import QUERY_ONLY
 from bench.spec import KIND, RunConfig, cell_spec, derived_attack_params, plan
 from bench.stats import mean_std
 from bench.victim import load_victim

@@ -101,12 +101,6 @@ def checked_score_at(attack: Attack, score_at: list[int]) -> list[int]:
     return [k for k in wanted if k < steps]
 
 
-def draws_per_gradient(attack: Attack) -> int:
-    """Fresh draws of the defense's randomness averaged into one gradient estimate (EOT's K)."""
-    value = getattr(attack, "draws_per_gradient", None)
-    return int(value if value is not None else attack.params().get("eot", 1) or 1)
-
-
 @dataclass
 class Plan:
     """A configuration resolved: its plugins built (parameters checked), its spec and id. No data, no models."""
@@ -155,7 +149,7 @@ def plan(config: RunConfig) -> Plan:
         "data": {"name": config.data, "params": jsonable(dataset.spec_params(data_params)), "split": config.split,
                  "subset": {"n": "all" if config.n is None else config.n, "seed": config.subset_seed}},
         "norm": attack_params.get("norm"), "eps": attack_params.get("eps"), "steps": attack_params.get("steps"),
-        "eot": draws_per_gradient(attack),
+        "eot": attack.draws_per_gradient,  # fresh draws averaged per gradient, whatever the estimator
         "draws": config.draws,
         "batch_size": config.batch_size,
         # only when asked for: it changes what the record holds

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from attacks.base import check_budget, enforce_budget, project, random_start
+from attacks.base import check_budget, enforce_budget
 from attacks.gradients import EOT, Autograd
+from attacks.norms import get_norm
 from attacks.pgd import PGD
 from bench.errors import BadParameter, BudgetViolation
 
@@ -22,20 +23,20 @@ def test_project_lands_in_ball_and_range(norm: str, eps: float):
     x = _waves()
     x[0, 0, :5] = 1.0  # at the range edge: the range clamp must bite
     far = x + torch.randn_like(x)
-    p = project(far, x, eps, norm)
+    p = get_norm(norm).project(far, x, eps)
     report = check_budget(p, x, eps, norm)
     assert report.ok and p.min() >= -1 and p.max() <= 1
     dist = (p - x).flatten(1).abs().amax(1) if norm == "linf" else (p - x).flatten(1).norm(dim=1)
     assert dist.max() <= eps * (1 + 1e-5)
     inside = x + 0.1 * eps * torch.sign(torch.randn_like(x)) / (1 if norm == "linf" else x[0].numel() ** 0.5)
     inside = inside.clamp(-1, 1)
-    assert torch.allclose(project(inside, x, eps, norm), inside)  # already feasible: unchanged
+    assert torch.allclose(get_norm(norm).project(inside, x, eps), inside)  # already feasible: unchanged
 
 
 def test_l2_projection_keeps_direction():
     x = torch.zeros(2, 1, 16)
     d = torch.randn(2, 1, 16)
-    p = project(x + d, x, 0.5, "l2")
+    p = get_norm("l2").project(x + d, x, 0.5)
     assert torch.allclose(p.flatten(1).norm(dim=1), torch.tensor([0.5, 0.5]), atol=1e-6)
     cos = nn.functional.cosine_similarity(p.flatten(1), d.flatten(1))
     assert torch.allclose(cos, torch.ones(2), atol=1e-6)
@@ -43,7 +44,7 @@ def test_l2_projection_keeps_direction():
 
 def test_budget_check_catches_every_kind_of_violation():
     x = _waves() * 0.5
-    ok = project(x + 1, x, 0.002, "linf")
+    ok = get_norm("linf").project(x + 1, x, 0.002)
     assert check_budget(ok, x, 0.002, "linf").ok
     bad = ok.clone()
     bad[0, 0, 3] += 0.01
@@ -61,8 +62,8 @@ def test_budget_check_catches_every_kind_of_violation():
 def test_random_start_is_inside_the_ball_and_seeded():
     x = _waves()
     for norm, eps in (("linf", 0.002), ("l2", 0.253)):
-        a = random_start(x, eps, norm, torch.Generator().manual_seed(1))
-        b = random_start(x, eps, norm, torch.Generator().manual_seed(1))
+        a = get_norm(norm).random_start(x, eps, torch.Generator().manual_seed(1))
+        b = get_norm(norm).random_start(x, eps, torch.Generator().manual_seed(1))
         assert torch.equal(a, b) and check_budget(a, x, eps, norm).ok and not torch.equal(a, x)
 
 

@@ -121,7 +121,8 @@ def test_attack_contract(name: str, norm: str, tiny_surrogate: dict[str, Any]):
     # Records every parameter, as JSON, and the record rebuilds the same attack.
     params = attack.params()
     factory = REGISTRY.get("attack", name).factory
-    assert set(params) == set(signature_params(factory))
+    # ``gradient`` is recorded only when eot/eot_batch do not say it all (so older cells keep their ids)
+    assert set(params) == set(signature_params(factory)) - ({"gradient"} - set(params))
     json.dumps(params, allow_nan=False)
     rebuilt = {k: v for k, v in params.items() if k != "surrogate_weights"}
     if name in NEEDS_SURROGATE:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import attacks.restarts
-from attacks.apgd import APGD, checkpoints
+from attacks.apgd import APGD, step_size_checks
 from attacks.base import check_budget
 from attacks.fakebob import FakeBob
 from attacks.losses import cross_entropy
@@ -66,15 +66,15 @@ def test_restarts_are_chosen_by_loss_or_vote_over_many_draws(monkeypatch: pytest
     assert torch.allclose(cross_entropy(deterministic(x_adv), y), losses.amax(0))
 
 
-def test_apgd_checkpoints_follow_the_paper():
+def test_apgd_step_size_checks_follow_the_paper():
     # Where 3% and 6% of the steps are whole numbers AutoAttack's integer schedule is the paper's exactly.
     for steps in (100, 1000):
         fractions = [0.0, 0.22]
         while fractions[-1] + max(fractions[-1] - fractions[-2] - 0.03, 0.06) <= 1 + 1e-9:
             fractions.append(fractions[-1] + max(fractions[-1] - fractions[-2] - 0.03, 0.06))
-        assert checkpoints(steps) == [round(f * steps) for f in fractions[1:]]
+        assert step_size_checks(steps) == [round(f * steps) for f in fractions[1:]]
     for steps in (1, 7, 20, 70):
-        points = checkpoints(steps)
+        points = step_size_checks(steps)
         gaps = [b - a for a, b in zip([0, *points], points)]
         assert points and points[-1] <= steps and min(gaps) >= 1
         assert gaps == sorted(gaps, reverse=True)
@@ -88,7 +88,7 @@ def test_apgd_keeps_the_best_loss_iterate_within_budget(norm: str, eps: float, l
     iterates: list[torch.Tensor] = []
     x_adv = attack.perturb(model, x, y, torch.Generator().manual_seed(0), on_step=lambda s, xi: iterates.append(xi))
     assert len(iterates) == 20 and check_budget(x_adv, x, eps, norm).ok
-    loss_fn = attack.gradient.loss
+    loss_fn = attack.estimator.loss
     best = loss_fn(model(x_adv), y)
     assert all((best >= loss_fn(model(xi), y) - 1e-5).all() for xi in iterates)
     assert (model(x_adv).argmax(1) == y).float().mean() < (model(x).argmax(1) == y).float().mean()

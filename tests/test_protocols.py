@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from attacks.pgd import PGD
-from bench.checks import snr_db, snr_summary
 from bench.data.base import ClipSet
 from bench.errors import BadParameter
 from bench.evaluate import evaluate_cell
@@ -17,6 +16,7 @@ from bench.iterates import IterateTracker
 from bench.model import DefendedModel
 from bench.protocols import Draws, default_protocols, parse_protocol, protocol_order
 from bench.report.scores import per_clip, record_scores
+from bench.sanity import snr_db, snr_summary
 from defenses.base import Defense
 from defenses.none import NoDefense
 from tests.test_attacks_contract import CLASSES, WaveNoise, labels_of, tiny_mel_net, toy_model, toy_waves

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,18 +16,14 @@ from bench.runner import run, summarize
 from bench.spec import RunConfig, check_counts
 
 
-class NormChoice(str, Enum):
-    linf = "linf"
-    l2 = "l2"
-
-
 @one_line_errors
 def run_command(
     defense: Annotated[str | None, typer.Option(help="Defense plugin (see `bench list defenses`). [default: none]")] = None,
     attack: Annotated[str | None, typer.Option(help="Attack plugin (see `bench list attacks`). [default: pgd]")] = None,
     victim: Annotated[str | None, typer.Option(help="Victim plugin (see `bench list victims`). [default: resnext29]")] = None,
     data: Annotated[str | None, typer.Option(help="Dataset plugin (see `bench list datasets`). [default: synth-digits]")] = None,
-    norm: Annotated[NormChoice | None, typer.Option(help="Attack norm (default: the attack's, linf).")] = None,
+    norm: Annotated[str | None, typer.Option(
+        help="Attack norm: linf, l2 or any registered norm (`bench list norms`). [default: the attack's, linf]")] = None,
     eps: Annotated[float | None, typer.Option(help="Budget (default: 0.002 L∞, 0.253 L2).")] = None,
     steps: Annotated[int | None, typer.Option(help="Attack iterations (default: the attack's).")] = None,
     eot: Annotated[int | None, typer.Option(help="Average each gradient over this many random draws.")] = None,
@@ -91,7 +86,7 @@ def run_command(
              "seeds": None if seeds is None else list(range(seeds))}
     config = RunConfig(  # what is not given keeps RunConfig's default, the one place defaults live
         **{k: v for k, v in given.items() if v is not None}, options=options,
-        attack_options={"norm": norm.value if norm else None, "eps": eps, "steps": steps, "eot": eot,
+        attack_options={"norm": norm, "eps": eps, "steps": steps, "eot": eot,
                         "surrogate": surrogate},
         results=results, progress=progress, score_at=int_list(score_at, "--score-at", "step counts", "10,30,50,70"),
     )

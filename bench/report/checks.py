@@ -15,14 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.checks import QUERY_ONLY
+from attacks.norms import get_norm
+from bench.errors import BenchError
 from bench.protocols import HEADLINE
 from bench.report.configs import config_key, config_spec, labelled
+from bench.sanity import QUERY_ONLY
 from bench.stats import mean_std
 
-DEFAULT_EPS = {"linf": 0.002, "l2": 0.253}
 LARGE = 10  # a "large" budget is at least LARGE × the paper's
 NOT_ENOUGH = "not enough records"
+
+
+def _default_eps(norm: str | None) -> float | None:
+    """The papers' budget for a recorded norm (the norm object's ``default_eps``); None for an unknown norm."""
+    try:
+        return get_norm(str(norm), "record").default_eps
+    except BenchError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ def sanity_checks(records: list[dict[str, Any]]) -> list[Check]:
     for r in records:
         s = r["spec"]
         if s["defense"]["name"] == "none" and s["attack"]["name"] == "pgd" and s.get("eot", 1) == 1 and \
-                s.get("eps") == DEFAULT_EPS.get(s.get("norm")) and _at_step(r, 10) is not None:
+                s.get("eps") == _default_eps(s.get("norm")) and _at_step(r, 10) is not None:
             control[config_key(s)].append(r)
     name = "undefended control ≤ 2% under PGD-10"
     means = {k: mean_std([_at_step(r, 10) for r in rs])[0] for k, rs in control.items()}
@@ -116,7 +125,8 @@ def sanity_checks(records: list[dict[str, Any]]) -> list[Check]:
     large: dict[str, list[dict[str, Any]]] = defaultdict(list)  # configuration → its records
     for r in records:
         s = r["spec"]
-        if s["attack"]["name"] == "pgd" and s.get("eps") and s["eps"] >= LARGE * DEFAULT_EPS.get(s.get("norm"), 1e9):
+        paper_eps = _default_eps(s.get("norm")) or math.inf
+        if s["attack"]["name"] == "pgd" and s.get("eps") and s["eps"] >= LARGE * paper_eps:
             large[config_key(s)].append(r)
     name = f"large-ε PGD (≥ {LARGE}× the paper's ε) drives every defense to ≤ 10%"
     defenses = sorted({r["spec"]["defense"]["name"] for r in records})

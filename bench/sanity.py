@@ -1,7 +1,10 @@
-"""Sanity checks recorded with every cell (evaluation_practice §4.2): randomness, gradients, finiteness, SNR.
+"""Sanity checks recorded with every cell: randomness, gradients, finiteness, SNR.
 
-The budget and range of every adversarial example are checked by ``attacks.base.check_budget``; these add
-what the result needs to be read honestly, and warnings when it should not be trusted as it stands.
+They follow AutoAttack's automatic checks (Croce & Hein, ICML 2020; github.com/fra31/auto-attack,
+autoattack/checks.py: ``check_randomized``, ``check_zero_gradients``) and the checklist of Carlini et al.,
+"On Evaluating Adversarial Robustness" (arXiv:1902.06705, 2019). The budget and range of every adversarial
+example are checked by ``attacks.base.check_budget``; these add what the result needs to be read honestly,
+and warnings when it should not be trusted as it stands.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from attacks.gradients import Autograd
+from attacks.losses import cross_entropy
 
 QUERY_ONLY = {"nes", "transfer", "query"}  # modes that never use the target's gradient
 PASSES = 3
@@ -28,11 +31,19 @@ def is_randomized(model: Callable[..., Tensor], x: Tensor, generator: torch.Gene
 
 
 def input_gradient(model: Callable[..., Tensor], x: Tensor, y: Tensor, generator: torch.Generator) -> dict[str, Any]:
-    """How many clips have an all-zero or a non-finite cross-entropy input gradient at the clean input."""
-    try:
-        grad, _ = Autograd()(model, x, y, generator)
-    except RuntimeError as exc:  # no graph at all: the defense cut the gradient
-        return {"checked": len(x), "zero": len(x), "non_finite": 0, "error": " ".join(str(exc).split())[:160]}
+    """How many clips have an all-zero or a non-finite cross-entropy input gradient at the clean input.
+
+    A defense that cuts the graph (its output does not depend on the input through autograd) counts as a
+    zero gradient for every clip, with the reason in ``error``; any other error (out of memory, a bug in
+    the model) propagates, since it says nothing about the gradient.
+    """
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = cross_entropy(model(x, generator=generator), y).sum()
+        grad = torch.autograd.grad(loss, x, allow_unused=True)[0] if loss.requires_grad else None
+    if grad is None:
+        return {"checked": len(x), "zero": len(x), "non_finite": 0,
+                "error": "the loss does not depend on the input through autograd (the gradient is cut)"}
     flat = grad.flatten(1)
     finite = torch.isfinite(flat).all(1)
     return {"checked": len(x), "zero": int((finite & (flat == 0).all(1)).sum()), "non_finite": int((~finite).sum())}
@@ -52,10 +63,11 @@ def snr_summary(snr: Tensor) -> dict[str, Any]:
             "unperturbed": int((snr == math.inf).sum())}
 
 
-def warnings(checks: dict[str, Any], declared_stochastic: bool, eot: int, mode: str) -> list[str]:
-    """One line per problem a reader of the cell must know about."""
+def warnings(checks: dict[str, Any], declared_stochastic: bool, draws_per_gradient: int, mode: str) -> list[str]:
+    """One line per problem a reader of the cell must know about; ``draws_per_gradient`` is the attack's
+    (the fresh draws of the defense averaged into each gradient: its EOT sample count)."""
     out = []
-    if checks["randomized"] and eot == 1 and mode not in QUERY_ONLY:
+    if checks["randomized"] and draws_per_gradient == 1 and mode not in QUERY_ONLY:
         out.append(f"the defense is randomized ({PASSES} forward passes differ) while the attack uses EOT = 1: "
                    "each gradient follows one random draw; use --eot (e.g. 20)")
     if checks["randomized"] and not declared_stochastic:
