@@ -4,7 +4,9 @@ Schema 3 → 4: the spec loses its protocol parameters (``protocols.vote``; ``pr
 ``draws``), scored iterates move from ``checkpoints`` to ``scored_steps``, and the record gains its
 ``config_id``; its ``cell_id`` is recomputed (the file is renamed). Plugin parameters added after a record
 was made are filled with the value the code then fixed (``ADDED_PARAMS``), so the record keeps matching
-its configuration; nothing else is guessed. Schema-3 records hold no per-draw
+its configuration; nothing else is guessed. ``spec.eot`` becomes what attacks now declare
+(``Attack.draws_per_gradient``: fresh draws of the defense averaged into one gradient estimate): unchanged for
+gradient attacks, 0 for transfer attacks (the defense never runs while crafting), ``samples × eot`` for NES. Schema-3 records hold no per-draw
 predictions, only per-clip flags and the scores of the protocols they were run with; the report reads those
 scores back, and any other protocol is unavailable for them. Every number stays as it was measured.
 """
@@ -38,6 +40,7 @@ def from_schema_3(old: dict[str, Any]) -> dict[str, Any]:
     spec = {k: v for k, v in old["spec"].items() if k != "protocols"}
     spec["schema"] = SCHEMA
     spec["draws"] = int(old["spec"]["protocols"]["draws"])
+    spec["eot"] = _draws_per_gradient(spec)
     for (section, name), added in ADDED_PARAMS.items():
         part = spec.get(section)
         if isinstance(part, dict) and part.get("name") == name:
@@ -48,6 +51,17 @@ def from_schema_3(old: dict[str, Any]) -> dict[str, Any]:
     if "checkpoints" in old:
         record["scored_steps"] = old["checkpoints"]
     return record
+
+
+def _draws_per_gradient(spec: dict[str, Any]) -> int:
+    """What ``Attack.draws_per_gradient`` gives for a schema-3 spec's attack (its ``eot`` meant EOT samples)."""
+    modes = str(spec.get("gradient_mode", "")).split("+")
+    params = spec["attack"]["params"]
+    if "transfer" in modes:
+        return 0
+    if "nes" in modes:
+        return int(params.get("eot", 1) or 1) * int(params["samples"])
+    return int(spec.get("eot", 1) or 1)
 
 
 def _valid_schema_3(record: Any) -> str | None:
