@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.checkpoints import apply_state_dict, file_sha256, load_state_dict, save_weights
+from bench.weights import apply_state_dict, file_sha256, load_state_dict, save_weights
 from bench.environment import code_version
 from bench.errors import CheckpointError
 from bench.registry import REGISTRY

@@ -25,7 +25,7 @@ from bench.params import defaults, jsonable, signature_params
 from bench.protocols import Protocols
 from bench.registry import REGISTRY
 from bench.results import SCHEMA, cell_id, failure_path, read_record, record_path, write_record
-from bench.victim import load_victim
+from bench.victim_loader import load_victim
 
 SECTIONS = ("defense", "attack", "victim", "data")
 _KIND = {"defense": "defense", "attack": "attack", "victim": "victim", "data": "dataset"}
@@ -177,7 +177,7 @@ class Run:
         attack = self.attack.gradient_mode
         if attack in QUERY_ONLY:  # the defense's gradient path is never used
             return attack
-        parts = [m for m in (getattr(self.defense, "gradient", "exact"), attack) if m != "exact"]
+        parts = [m for m in (getattr(self.defense, "gradient_mode", "exact"), attack) if m != "exact"]
         return "+".join(parts) or "exact"
 
     def spec(self, seed: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from bench.registry import register
-from defenses.diffusion.recipe import WaveDiffusionDefense
+from defenses.diffusion.wave_defense import WaveDiffusionDefense
 from defenses.diffusion.steps import add_noise, reverse_sde
 
 
@@ -29,7 +29,7 @@ class AudioPure(WaveDiffusionDefense):
                  config: Literal["slim", "paper"] = "slim", weights: Path | None = None):
         super().__init__(t, config, weights)
         self.grad = grad
-        self.gradient = grad
+        self.gradient_mode = grad
 
     def recipe(self, wave: Tensor, generator: torch.Generator | None) -> Tensor:
         noisy = add_noise(self.schedule, wave, self.t, generator)

@@ -12,7 +12,7 @@ from bench.registry import register
 from defenses.base import Defense
 from defenses.diffusion.denoisers import load_denoiser
 from defenses.diffusion.mel import standardize, unstandardize
-from defenses.diffusion.recipe import checked_step
+from defenses.diffusion.wave_defense import checked_step
 from defenses.diffusion.schedule import NoiseSchedule
 from defenses.diffusion.steps import add_noise, one_shot
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from attacks.base import Attack, check_budget
-from bench.checkpoints import save_weights
+from bench.weights import save_weights
 from bench.errors import BadParameter
 from bench.model import DefendedModel
 from bench.params import resolve, signature_params

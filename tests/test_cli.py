@@ -17,7 +17,7 @@ from bench.cli import app
 from bench.data.synth_digits import PEAK
 from bench.io import check_writable_folder
 from bench.results import iter_records
-from bench.victim import load_victim
+from bench.victim_loader import load_victim
 from tests.conftest import TINY_OPTIONS, kill_after_first_record
 
 runner = CliRunner()

@@ -97,9 +97,9 @@ def test_bad_steps_are_one_line_errors():
 
 
 def test_audiopure_gradient_mode_is_declared(built: dict):
-    assert built["audiopure"].gradient == "exact"
+    assert built["audiopure"].gradient_mode == "exact"
     adjoint, params = REGISTRY.create("defense", "audiopure", {"grad": "adjoint"})
-    assert adjoint.gradient == "adjoint" and params["grad"] == "adjoint"
+    assert adjoint.gradient_mode == "adjoint" and params["grad"] == "adjoint"
 
 
 def test_diffusion_defenses_record_their_weights(built: dict):

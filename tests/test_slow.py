@@ -13,7 +13,7 @@ from bench.evaluate import correct
 from bench.frontend import Wave2Mel
 from bench.registry import REGISTRY
 from bench.results import iter_records
-from bench.victim import load_victim
+from bench.victim_loader import load_victim
 
 pytestmark = pytest.mark.slow
 

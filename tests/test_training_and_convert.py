@@ -103,7 +103,7 @@ def test_pickled_classifier_converts_only_with_trust_pickle(tmp_path: Path, monk
                              str(tmp_path), "--trust-pickle"])
     assert ok.exit_code == 0, ok.output
     assert "runs code" in ok.output
-    from bench.victim import load_victim
+    from bench.victim_loader import load_victim
 
     victim = load_victim("resnet18", {"weights": str(tmp_path / "resnet18-slim.safetensors")})
     x = torch.randn(2, 1, 32, 32)

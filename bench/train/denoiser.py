@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from bench.checkpoints import save_weights
+from bench.weights import save_weights
 from bench.environment import code_version, resolve_device
 from bench.errors import CheckpointError
 from bench.frontend import Wave2Mel

@@ -20,13 +20,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from bench.checkpoints import save_weights
+from bench.weights import save_weights
 from bench.environment import code_version, resolve_device
 from bench.evaluate import correct
 from bench.frontend import Wave2Mel
 from bench.registry import REGISTRY
 from bench.seeding import derive_seed, make_generator
-from bench.victim import build_classifier
+from bench.victim_loader import build_classifier
 
 AUGMENT = {"gain": (0.7, 1.1), "max_shift": 2000, "noise_p": 0.5, "noise_std": (1e-3, 0.25)}  # noise_std[1]: noise_max
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from torch import nn
 
-from bench.checkpoints import file_sha256, load_weights, read_card, shipped_weights
+from bench.weights import file_sha256, load_weights, read_card, shipped_weights
 from bench.errors import CheckpointError
 from bench.registry import REGISTRY, register
 from defenses.diffusion.diffwave import DiffWave

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.checkpoints import file_sha256, load_weights, read_card, shipped_weights
+from bench.weights import file_sha256, load_weights, read_card, shipped_weights
 from bench.errors import CheckpointError
 from bench.params import jsonable, resolve
 from bench.registry import REGISTRY
