@@ -3,7 +3,8 @@
 torchaudio ``MelSpectrogram(n_fft=2048, hop_length=512, n_mels=32, norm="slaney", mel_scale="slaney",
 pad_mode="constant")`` followed by ``AmplitudeToDB(stype="power")`` with no ``top_db``: absolute dB
 (10·log10 of the power, floored at -100 dB), shape (B, 1, 32, 32) for 1 s at 16 kHz
-(released_code_spec §2.1). Differentiable end to end.
+(``adaptive_attack_eval.py`` of github.com/cychomatica/AudioPure and github.com/Sec4ai/DualPure; Wu et al.,
+ICLR 2023; Tan et al., Interspeech 2024). Differentiable end to end.
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.weights import file_sha256, load_weights, read_card, shipped_weights
 from bench.errors import CheckpointError
 from bench.params import jsonable, resolve
 from bench.registry import REGISTRY
+from bench.weights import file_sha256, load_weights, read_card, shipped_weights
 
 
 @dataclass

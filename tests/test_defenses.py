@@ -64,7 +64,7 @@ def test_defense_contract(name: str, built: dict, clips: torch.Tensor):
 
 
 def test_dualpure_is_the_released_seven_steps(built: dict, clips: torch.Tensor):
-    """released_code_spec §4.4, written out by hand."""
+    """DualPure's forward (Tan et al., Interspeech 2024, Eq. 3–4; github.com/Sec4ai/DualPure), by hand."""
     dualpure = built["dualpure"]
     schedule = NoiseSchedule.linear()
     z = torch.randn(clips.shape, generator=torch.Generator().manual_seed(5))

@@ -1,7 +1,8 @@
 """ResNeXt-29 for 1×32×32 dB mel spectrograms.
 
 Xie et al., "Aggregated Residual Transformations for Deep Neural Networks", CVPR 2017, in the CIFAR form
-(``CifarResNeXt``) that tugstugi/pytorch-speech-commands and AudioPure use (released_code_spec §2.2).
+(``CifarResNeXt``) that github.com/tugstugi/pytorch-speech-commands and AudioPure (github.com/cychomatica/AudioPure,
+Wu et al., ICLR 2023) use.
 Module and parameter names follow that code, so its published state dicts load unchanged.
 """
 

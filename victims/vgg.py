@@ -2,7 +2,8 @@
 
 Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015,
 configuration E, in the 32×32 form of tugstugi/pytorch-speech-commands as AudioPure vendors it
-(released_code_spec §2.2): five max-pools take 32 to 1, then Linear(512, 4096) → 4096 → classes.
+(github.com/cychomatica/AudioPure, ``audio_models/ConvNets_SpeechCommands``): five max-pools take 32 to 1,
+then Linear(512, 4096) → 4096 → classes.
 Module names (``features.{i}``, ``classifier.{0,3,6}``) follow that code, so published weights map on.
 """
 

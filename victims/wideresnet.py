@@ -1,9 +1,10 @@
 """WideResNet-28 for 1×32×32 dB mel spectrograms.
 
 Zagoruyko & Komodakis, "Wide Residual Networks", BMVC 2016, in xternalz's pre-activation form that
-tugstugi/pytorch-speech-commands and AudioPure use (released_code_spec §2.2): channels 16, 16k, 32k, 64k,
-four BasicBlocks per group, strides 1, 2, 2, final BN-ReLU, 8×8 average pool, Linear → classes. Names
-(``block1.layer.0.conv1``, ``block2.layer.0.convShortcut``, ``bn1``, ``fc``) follow that code.
+github.com/tugstugi/pytorch-speech-commands and AudioPure (github.com/cychomatica/AudioPure) use:
+channels 16, 16k, 32k, 64k, four BasicBlocks per group, strides 1, 2, 2, final BN-ReLU, 8×8 average pool,
+Linear → classes. Names (``block1.layer.0.conv1``, ``block2.layer.0.convShortcut``, ``bn1``, ``fc``) follow
+that code.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from bench.weights import save_weights
 from bench.environment import code_version, resolve_device
 from bench.errors import CheckpointError
 from bench.frontend import Wave2Mel
@@ -30,6 +29,7 @@ from bench.io import atomic_write_bytes
 from bench.registry import REGISTRY
 from bench.seeding import derive_seed, make_generator
 from bench.train.victim import AUGMENT, augment
+from bench.weights import save_weights
 from defenses.diffusion.mel import standardize
 from defenses.diffusion.schedule import NoiseSchedule
 

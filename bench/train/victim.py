@@ -1,7 +1,8 @@
 """Training a victim classifier on the evaluation features (Wave2Mel), not the released code's librosa ones.
 
 SGD with Nesterov momentum and a one-cycle schedule; waveform augmentation as the released training
-recipe has it (released_code_spec §2.3: random gain, time shift, additive noise), drawn from a seeded
+recipe has it (``train_speech_commands.py`` of github.com/tugstugi/pytorch-speech-commands, vendored by
+AudioPure: random gain, time shift, additive noise), drawn from a seeded
 generator; the epoch with the best validation accuracy is kept. Test accuracy is on held-out voices.
 """
 
@@ -20,13 +21,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from bench.weights import save_weights
 from bench.environment import code_version, resolve_device
 from bench.evaluate import correct
 from bench.frontend import Wave2Mel
 from bench.registry import REGISTRY
 from bench.seeding import derive_seed, make_generator
 from bench.victim_loader import build_classifier
+from bench.weights import save_weights
 
 AUGMENT = {"gain": (0.7, 1.1), "max_shift": 2000, "noise_p": 0.5, "noise_std": (1e-3, 0.25)}  # noise_std[1]: noise_max
 
@@ -55,7 +56,8 @@ def augment(waves: Tensor, generator: torch.Generator, noise_min: float = AUGMEN
             noise_max: float = AUGMENT["noise_std"][1], noise_p: float = AUGMENT["noise_p"]) -> Tensor:
     """Random gain, circular time shift and (with probability ``noise_p``) Gaussian noise of log-uniform std
     in [``noise_min``, ``noise_max``]: robustness to the noise levels that noising defenses add (DualPure's
-    t_w = 2 adds std 0.017), as the released recipe's background-noise mixing gives (spec §2.3)."""
+    t_w = 2 adds std 0.017), as the released recipe's background-noise mixing gives (tugstugi's
+    ``train_speech_commands.py``)."""
     b, _, t = waves.shape
     dev = waves.device
     lo, hi = AUGMENT["gain"]

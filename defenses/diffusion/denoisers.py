@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from torch import nn
 
-from bench.weights import file_sha256, load_weights, read_card, shipped_weights
 from bench.errors import CheckpointError
 from bench.registry import REGISTRY, register
+from bench.weights import file_sha256, load_weights, read_card, shipped_weights
 from defenses.diffusion.diffwave import DiffWave
 from defenses.diffusion.diffwave import diffwave as build_diffwave
 from defenses.diffusion.mel_unet import MelUNet, mel_unet
