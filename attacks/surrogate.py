@@ -19,7 +19,7 @@ from defenses.none import NoDefense
 
 @dataclass
 class Surrogate:
-    model: nn.Module  # wave → Wave2Mel → classifier, deterministic, frozen
+    model: nn.Module  # wave → the victim's frontend → classifier, deterministic, frozen
     spec: dict[str, Any]  # name, configuration and weights hash, recorded with the attack's parameters
     classes: tuple[str, ...] | None
 
@@ -40,6 +40,6 @@ def load_surrogate(name: str, config: str, weights: Path | None) -> Surrogate:
         )
     victim = load_victim(name, overrides)
     classes = victim.card.get("classes")
-    return Surrogate(DefendedModel(victim.classifier, NoDefense()),
+    return Surrogate(DefendedModel(victim.classifier, NoDefense(), victim.frontend),
                      {"name": name, "config": config, "weights_sha256": victim.weights_sha256},
                      tuple(classes) if classes else None)

@@ -22,7 +22,9 @@ from torch import nn
 
 from bench.environment import code_version
 from bench.errors import CheckpointError
+from bench.frontend import frontend_spec
 from bench.registry import REGISTRY
+from bench.victim_loader import victim_frontend
 from bench.weights import apply_state_dict, file_sha256, load_state_dict, save_weights
 
 
@@ -92,6 +94,7 @@ def convert_checkpoint(kind: str, name: str, config: str, source: Path, out: Pat
     apply_state_dict(module, state, str(source))
     card = {
         "kind": kind, "name": name, "arch": name, "config": config,
+        **({"frontend": frontend_spec(victim_frontend(name))} if kind == "victim" else {}),  # what it expects
         "n_params": sum(p.numel() for p in module.parameters()),
         "converted_from": {"path": str(source), "sha256": file_sha256(source), "unpickled": trust_pickle},
         "command": f"bench convert {kind} {name} {source} --config {config}" + (" --trust-pickle" if trust_pickle

@@ -15,6 +15,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.frontend import Wave2Mel
 from bench.registry import register
 
 WIDTH = {"paper": 64, "slim": 16}  # channels of the first stage; later stages double
@@ -61,7 +62,7 @@ class ResNet18(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-@register("victim", "resnet18")
+@register("victim", "resnet18", frontend=Wave2Mel)
 def resnet18(config: Literal["slim", "paper"] = "slim", num_classes: int = 10) -> nn.Module:
     """ResNet-18 on dB mel (He et al. 2016); `paper` = widths 64..512, `slim` = 16..128."""
     return ResNet18(WIDTH[config], num_classes)

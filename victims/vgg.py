@@ -14,6 +14,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from bench.frontend import Wave2Mel
 from bench.registry import register
 
 CFG_E = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
@@ -54,7 +55,7 @@ class VGG(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-@register("victim", "vgg19")
+@register("victim", "vgg19", frontend=Wave2Mel)
 def vgg19(config: Literal["slim", "paper"] = "slim", num_classes: int = 10) -> nn.Module:
     """VGG-19-BN on dB mel (Simonyan & Zisserman 2015, cfg E); `paper` = full width, `slim` = ×0.25."""
     return VGG(WIDTH[config], num_classes)
