@@ -15,7 +15,7 @@ Outside packages declare entry points in the groups ``scrbench.defenses``, ``scr
     other = "mypkg.other:OtherDefense"       # or a factory, registered under the entry-point name
 
 A registration may carry metadata a kind defines, as keywords (``@register("victim", "resnext29",
-frontend=Wave2Mel)``, ``@register("denoiser", "diffwave", domain="wave", training=...)``) or, for a factory
+frontend=Wave2Mel)``, ``@register("denoiser", "diffwave", domain="wave", training_defaults=...)``) or, for a factory
 registered without them (an entry point's ``module:factory``), as attributes of the factory; ``Plugin.meta``
 reads either.
 

@@ -3,10 +3,10 @@
 A denoiser is a network ``(x_t, 0-based step indices) → ε̂`` over one domain (``wave``: (B, 1, T) waveforms;
 ``mel``: (B, 1, 32, 32) standardised dB mels of the default frontend). A new ε-network is one registration::
 
-    @register("denoiser", "mynet", domain="wave", training=TrainingDefaults(steps=5000, batch_size=8))
+    @register("denoiser", "mynet", domain="wave", training_defaults=TrainingDefaults(steps=5000, batch_size=8))
     def mynet(config: Literal["slim", "paper"] = "slim") -> nn.Module: ...
 
-(or ``domain`` and ``training`` as attributes of the factory); ``bench train mynet`` then exists, with those
+(or ``domain`` and ``training_defaults`` as attributes of the factory); ``bench train mynet`` then exists, with those
 defaults. A diffusion defense names the denoiser it uses and loads it here, shipped slim weights by default.
 The loaded network is frozen and in eval mode; what was loaded (configuration, weights file hash) goes into
 every result through the defense's ``weights_info``.
@@ -45,7 +45,8 @@ class TrainingDefaults:
 
 
 # DiffWave as philsyn/DiffWave-unconditional trains it (Adam 2e-4; Kong et al., ICLR 2021), on 1 s clips.
-@register("denoiser", "diffwave", domain="wave", training=TrainingDefaults(steps=20_000, batch_size=16, lr=2e-4))
+@register("denoiser", "diffwave", domain="wave",
+          training_defaults=TrainingDefaults(steps=20_000, batch_size=16, lr=2e-4))
 def diffwave(config: Config = "slim") -> DiffWave:
     """Unconditional DiffWave on 16 kHz waveforms (Kong et al. 2021); `paper` = philsyn's 36×256 checkpoint."""
     return build_diffwave(config)
@@ -53,7 +54,8 @@ def diffwave(config: Config = "slim") -> DiffWave:
 
 # The mel U-Net with improved-diffusion's learning rate (1e-4; Nichol & Dhariwal, ICML 2021) and larger
 # batches of 32×32 mels.
-@register("denoiser", "meldiff", domain="mel", training=TrainingDefaults(steps=10_000, batch_size=64, lr=1e-4))
+@register("denoiser", "meldiff", domain="mel",
+          training_defaults=TrainingDefaults(steps=10_000, batch_size=64, lr=1e-4))
 def meldiff(config: Config = "slim") -> MelUNet:
     """improved-diffusion U-Net on standardised 32×32 dB mels (AudioPure's DiffSpec, DualPure's FDP)."""
     return mel_unet(config)
@@ -70,7 +72,7 @@ def denoiser_domain(name: str) -> str:
 
 def training_defaults(name: str) -> TrainingDefaults:
     """Denoiser ``name``'s training defaults (``TrainingDefaults()`` when it registered none)."""
-    return REGISTRY.get("denoiser", name).meta("training") or TrainingDefaults()
+    return REGISTRY.get("denoiser", name).meta("training_defaults") or TrainingDefaults()
 
 
 def trainable_denoisers() -> list[str]:
