@@ -19,7 +19,7 @@ from defenses.none import NoDefense
 
 @dataclass
 class Surrogate:
-    model: nn.Module  # wave → the victim's frontend → classifier, deterministic, frozen
+    model: nn.Module  # wave → Wave2Mel → classifier, deterministic, frozen
     spec: dict[str, Any]  # name, configuration and weights hash, recorded with the attack's parameters
     classes: tuple[str, ...] | None
 
