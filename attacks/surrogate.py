@@ -8,12 +8,12 @@ from typing import Any
 
 from torch import nn
 
-from bench.checkpoints import shipped_weights
 from bench.errors import CheckpointError
 from bench.model import DefendedModel
 from bench.params import signature_params
 from bench.registry import REGISTRY
-from bench.victim import load_victim
+from bench.victim_loader import load_victim
+from bench.weights import shipped_weights
 from defenses.none import NoDefense
 
 
@@ -40,6 +40,6 @@ def load_surrogate(name: str, config: str, weights: Path | None) -> Surrogate:
         )
     victim = load_victim(name, overrides)
     classes = victim.card.get("classes")
-    return Surrogate(DefendedModel(victim.classifier, NoDefense()),
+    return Surrogate(DefendedModel(victim.classifier, NoDefense(), victim.frontend),
                      {"name": name, "config": config, "weights_sha256": victim.weights_sha256},
                      tuple(classes) if classes else None)

@@ -1,11 +1,12 @@
 """Importing published checkpoints: map their tensors onto our modules and save a safe state dict + card.
 
 Published layouts handled: DiffWave's ``{"model_state_dict": ..., "optimizer_state_dict": ...}`` dict and
-the mel U-Net's plain improved-diffusion state dict (released_code_spec §3.4, §4.3), loaded with
-``torch.load(weights_only=True)`` (tensors only, no code runs); and the classifiers' whole pickled
-``nn.Module`` files, possibly wrapped in DataParallel (§2.4). Unpickling a module runs code from the file,
-so it happens only when the caller passes ``trust_pickle`` (``--trust-pickle``), with a warning; normal
-loading in scrbench never unpickles.
+the mel U-Net's plain improved-diffusion state dict (github.com/philsyn/DiffWave-unconditional;
+github.com/openai/improved-diffusion), loaded with ``torch.load(weights_only=True)`` (tensors only, no code
+runs); and the classifiers' whole pickled ``nn.Module`` files, possibly wrapped in DataParallel (AudioPure's
+``audio_models/create_model.py``, github.com/cychomatica/AudioPure). Unpickling a module runs code from the
+file, so it happens only when the caller passes ``trust_pickle`` (``--trust-pickle``), with a warning;
+normal loading in scrbench never unpickles.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.checkpoints import apply_state_dict, file_sha256, load_state_dict, save_weights
 from bench.environment import code_version
 from bench.errors import CheckpointError
+from bench.frontend import frontend_spec
 from bench.registry import REGISTRY
+from bench.victim_loader import victim_frontend
+from bench.weights import apply_state_dict, file_sha256, load_state_dict, save_weights
 
 
 def strip_prefix(state: dict, prefix: str = "module.") -> dict:
@@ -91,6 +94,7 @@ def convert_checkpoint(kind: str, name: str, config: str, source: Path, out: Pat
     apply_state_dict(module, state, str(source))
     card = {
         "kind": kind, "name": name, "arch": name, "config": config,
+        **({"frontend": frontend_spec(victim_frontend(name))} if kind == "victim" else {}),  # what it expects
         "n_params": sum(p.numel() for p in module.parameters()),
         "converted_from": {"path": str(source), "sha256": file_sha256(source), "unpickled": trust_pickle},
         "command": f"bench convert {kind} {name} {source} --config {config}" + (" --trust-pickle" if trust_pickle

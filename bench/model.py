@@ -1,17 +1,25 @@
-"""The defended model: the one module attacks see."""
+"""The defended model: the one module attacks see, with its two stages exposed.
+
+``purify`` (wave purifier → the victim's frontend → mel purifier) and ``classify`` (the classifier) are the
+stages; ``forward`` is ``classify(purify(wave))``. Exposing them lets a gradient estimator reuse one
+purification for several gradients (gradient grafting) without reaching into private attributes; the
+query counter (``bench.queries``) forwards and counts both.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from bench.frontend import Wave2Mel
+from bench.frontend import classifier_frontend
 from defenses.base import Defense
 
 
 class DefendedModel(nn.Module):
-    """wave → [defense.purify_wave] → Wave2Mel → [defense.purify_mel] → classifier → logits.
+    """wave → [defense.purify_wave] → frontend → [defense.purify_mel] → classifier → logits.
 
+    ``frontend`` is the victim's (``Victim.frontend``); when it is not given, the one the classifier carries
+    from its victim's registration (``bench.victim_loader.build_classifier``), else ``Wave2Mel``.
     Stateless: it holds no state that changes between calls; randomness comes from ``generator``
     (torch's default generator when none is given). Always in eval mode, parameters frozen.
     """
@@ -19,7 +27,7 @@ class DefendedModel(nn.Module):
     def __init__(self, classifier: nn.Module, defense: Defense, frontend: nn.Module | None = None):
         super().__init__()
         self.defense = defense
-        self.frontend = frontend if frontend is not None else Wave2Mel()
+        self.frontend = frontend if frontend is not None else classifier_frontend(classifier)
         self.classifier = classifier
         self.eval().requires_grad_(False)
 
@@ -30,7 +38,14 @@ class DefendedModel(nn.Module):
     def train(self, mode: bool = True) -> DefendedModel:
         return super().train(False)  # BN statistics and dropout never change under attack
 
-    def forward(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def purify(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """(B, 1, T) waveform → the defended classifier input (B, 1, n_mels, frames); all the randomness."""
         wave = self.defense.purify_wave(wave, generator)
-        mel = self.defense.purify_mel(self.frontend(wave), generator)
+        return self.defense.purify_mel(self.frontend(wave), generator)
+
+    def classify(self, mel: Tensor) -> Tensor:
+        """Classifier input → logits (B, classes); deterministic."""
         return self.classifier(mel)
+
+    def forward(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.classify(self.purify(wave, generator))

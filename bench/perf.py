@@ -1,9 +1,10 @@
 """``bench perf``: purification seconds per clip for each defense (the paper's Table 4), written as records.
 
-What is timed is the defended model without its classifier: wave → purify_wave → Wave2Mel → purify_mel,
-under ``no_grad``, on 1 s clips. The frontend alone is the ``none`` row, so the purifiers' own cost is the
-difference. Warm-up calls are excluded; on CUDA the device is synchronised before each clock read, because
-kernels run asynchronously and the clock would otherwise stop before the work does.
+What is timed is the defended model without its classifier, ``DefendedModel.purify``: wave → purify_wave → the
+default victim's frontend (Wave2Mel) → purify_mel, under ``no_grad``, on 1 s clips. The frontend alone is the
+``none`` row, so the purifiers' own cost is the difference. Warm-up calls are excluded; on CUDA the device is
+synchronised before each clock read, because kernels run asynchronously and the clock would otherwise stop
+before the work does.
 
 One record per (defense, device type, batch): ``<defense>-<device>-b<batch>.perf.json``; measuring again
 replaces it. ``bench report --perf DIR`` reads them into ``table4`` and finding (d).
@@ -23,15 +24,17 @@ import torch
 
 from bench.environment import environment, resolve_device
 from bench.errors import BadParameter
-from bench.frontend import Wave2Mel
 from bench.io import atomic_write_json
+from bench.model import DefendedModel
 from bench.params import jsonable
 from bench.registry import REGISTRY
+from bench.victim_loader import victim_frontend
 
 PERF_SCHEMA = 1
 SUFFIX = ".perf.json"
 DIFFUSION = ("audiopure", "ddpm", "diffrev", "oneshot", "dualpure")  # the paper's Table 4 rows
 SAMPLES = 16000
+VICTIM = "resnext29"  # whose frontend is timed: the default victim's
 
 
 def _sync(device: torch.device) -> None:
@@ -54,17 +57,18 @@ def time_calls(fn: Callable[[], Any], repeats: int, warmup: int, device: torch.d
 
 
 def measure(name: str, batch: int, repeats: int, device: torch.device, warmup: int = 2,
-            seed: int = 0) -> dict[str, Any]:
-    """One perf record: seconds per clip of defense ``name`` (default parameters) at batch size ``batch``."""
+            seed: int = 0, victim: str = VICTIM) -> dict[str, Any]:
+    """One perf record: seconds per clip of defense ``name`` (default parameters) at batch size ``batch``,
+    around ``victim``'s frontend."""
     defense, params = REGISTRY.create("defense", name)
-    defense = defense.to(device).eval().requires_grad_(False)
-    frontend = Wave2Mel().to(device)
+    # no classifier: purify never calls it, and timing it is not the defense's cost
+    model = DefendedModel(torch.nn.Identity(), defense, victim_frontend(victim)).to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     wave = (0.1 * torch.randn(batch, 1, SAMPLES, generator=generator, device=device)).clamp(-1, 1)
 
     @torch.no_grad()
     def purify() -> torch.Tensor:
-        return defense.purify_mel(frontend(defense.purify_wave(wave, generator)), generator)
+        return model.purify(wave, generator)
 
     per_clip = [t / batch for t in time_calls(purify, repeats, warmup, device)]
     mean = sum(per_clip) / len(per_clip)

@@ -1,4 +1,12 @@
-"""Counting what an attack asks of the defended model: every row of every forward pass is one query."""
+"""Counting what an attack asks of the defended model.
+
+What counts: every row (example) that goes through ``forward`` or ``purify`` is one *query* of the defense
+(``queries``), whatever the attack then does with the result; every row through ``classify`` is one
+*classification* (``classifications``), counted apart, because classifying a purified input again (gradient
+grafting: one purification, several gradients) asks nothing new of the defense. ``forward`` counts once as
+a query, not also as a classification, so ``queries`` means what it always has for attacks that only call
+the model.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +25,8 @@ class QueryCounter(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
-        self.queries = 0
+        self.queries = 0  # rows through forward or purify
+        self.classifications = 0  # rows through classify alone
 
     @property
     def stochastic(self) -> bool:
@@ -26,3 +35,13 @@ class QueryCounter(nn.Module):
     def forward(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
         self.queries += wave.shape[0]
         return self.model(wave, generator=generator)
+
+    def purify(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The defended model's purification (one query per row)."""
+        self.queries += wave.shape[0]
+        return self.model.purify(wave, generator)
+
+    def classify(self, mel: Tensor) -> Tensor:
+        """The defended model's classifier on a purified input (one classification per row)."""
+        self.classifications += mel.shape[0]
+        return self.model.classify(mel)

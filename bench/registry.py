@@ -14,6 +14,11 @@ Outside packages declare entry points in the groups ``scrbench.defenses``, ``scr
     mydefense = "mypkg.mydefense"            # a module whose import runs @register(...)
     other = "mypkg.other:OtherDefense"       # or a factory, registered under the entry-point name
 
+A registration may carry metadata a kind defines, as keywords (``@register("victim", "resnext29",
+frontend=Wave2Mel)``, ``@register("denoiser", "diffwave", domain="wave", training_defaults=...)``) or, for a factory
+registered without them (an entry point's ``module:factory``), as attributes of the factory; ``Plugin.meta``
+reads either.
+
 Everything loads lazily, on the first lookup. A plugin that fails to import is recorded (``bench list``
 shows it) and breaks nothing else; its source is read (never run) for the plugins it would have registered,
 so asking for one of them names the import error instead of calling the name unknown. Two plugins of one
@@ -30,7 +35,7 @@ import pkgutil
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import bench
@@ -77,6 +82,11 @@ class Plugin:
     description: str
     source: str  # distribution that provides the plugin
     version: str
+    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)  # the kind's extra facts
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        """Metadata ``key``: given at registration, else an attribute of the factory, else ``default``."""
+        return self.metadata[key] if key in self.metadata else getattr(self.factory, key, default)
 
 
 @dataclass(frozen=True)
@@ -120,14 +130,15 @@ class Registry:
         self._sources: list[tuple[str, str]] = []  # (distribution, version) of the entry point being loaded
 
     # -- registration -------------------------------------------------------------------------
-    def register(self, kind: str, name: str, *, description: str | None = None) -> Callable[[F], F]:
-        """Decorator registering ``factory`` as plugin ``name`` of ``kind``."""
+    def register(self, kind: str, name: str, *, description: str | None = None, **metadata: Any) -> Callable[[F], F]:
+        """Decorator registering ``factory`` as plugin ``name`` of ``kind``, with the kind's ``metadata``."""
         if kind not in KINDS:
             raise ValueError(f"unknown plugin kind {kind!r}; kinds are {', '.join(KINDS)}")
 
         def decorator(factory: F) -> F:
             source, version = self._sources[-1] if self._sources else (IN_TREE_SOURCE, bench.__version__)
-            self._add(Plugin(kind, name, factory, description or _first_line(factory.__doc__), source, version))
+            self._add(Plugin(kind, name, factory, description or _first_line(factory.__doc__), source, version,
+                             dict(metadata)))
             return factory
 
         return decorator

@@ -26,7 +26,7 @@ from bench.results import SCHEMA, cell_id, failure_path, read_record, record_pat
 from bench.sanity import QUERY_ONLY
 from bench.spec import KIND, RunConfig, cell_spec, derived_attack_params, plan
 from bench.stats import mean_std
-from bench.victim import load_victim
+from bench.victim_loader import load_victim
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Run:
         self.score_at = self.plan.score_at
         defense_factory = REGISTRY.get(KIND["defense"], config.defense).factory
         self.defense_label = non_default_label(config.defense, defense_factory, self.defense_params)
-        self.model = DefendedModel(self.victim.classifier, self.defense).to(self.device)
+        self.model = DefendedModel(self.victim.classifier, self.defense, self.victim.frontend).to(self.device)
         self.clips = self._eval_subset()
         self.subset_hash = self.clips.content_hash()
 
@@ -98,7 +98,7 @@ class Run:
         attack = self.attack.gradient_mode
         if attack in QUERY_ONLY:  # the defense's gradient path is never used
             return attack
-        parts = [m for m in (getattr(self.defense, "gradient", "exact"), attack) if m != "exact"]
+        parts = [m for m in (getattr(self.defense, "gradient_mode", "exact"), attack) if m != "exact"]
         return "+".join(parts) or "exact"
 
     def spec(self, seed: int) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 
 from bench.registry import register
-from defenses.diffusion.recipe import WaveDiffusionDefense
 from defenses.diffusion.steps import add_noise, reverse_sde
+from defenses.diffusion.wave_defense import WaveDiffusionDefense
 
 
 @register("defense", "audiopure")
@@ -18,7 +18,8 @@ class AudioPure(WaveDiffusionDefense):
     """AudioPure (Wu et al., ICLR 2023): DiffWave noise to n*, then n* reverse-SDE Euler steps; grad exact|adjoint.
 
     "Defending against Adversarial Audio via Diffusion Model", Eq. 5–6: sdeint of the reverse VP-SDE over n*
-    steps with torchsde, as the released code integrates it (released_code_spec §3.5; default n* = 3).
+    steps with torchsde, as the released code integrates it (github.com/cychomatica/AudioPure,
+``diffusion_models/diffwave_sde.py``; default n* = 3).
 
     ``grad``: ``exact`` backpropagates through the solver and every DiffWave call; ``adjoint`` uses
     torchsde's adjoint with the network's Jacobian dropped, the gradient the released code gives an attacker
@@ -29,7 +30,7 @@ class AudioPure(WaveDiffusionDefense):
                  config: Literal["slim", "paper"] = "slim", weights: Path | None = None):
         super().__init__(t, config, weights)
         self.grad = grad
-        self.gradient = grad
+        self.gradient_mode = grad
 
     def recipe(self, wave: Tensor, generator: torch.Generator | None) -> Tensor:
         noisy = add_noise(self.schedule, wave, self.t, generator)

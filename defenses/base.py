@@ -13,13 +13,14 @@ class Defense(nn.Module):
 
     ``purify_wave`` maps (B, 1, T) waveforms in [-1, 1] to the same shape and range; ``purify_mel`` maps
     (B, 1, n_mels, frames) dB mel spectrograms to the same shape. Both must stay differentiable (no
-    ``no_grad``), and every random draw must come from ``generator``. ``gradient`` says how gradients pass
-    through: ``exact`` unless a defense offers a declared approximation (``adjoint``, ``bpda``), which the
-    result then records. The ``__init__`` keyword parameters are the defense's options.
+    ``no_grad``), and every random draw must come from ``generator``. ``gradient_mode`` says how gradients
+    pass through: ``exact`` unless a defense offers a declared approximation (``adjoint``, ``bpda``), which
+    the result then records, joined with the attack's own ``gradient_mode`` (e.g. ``adjoint+eot``). The
+    ``__init__`` keyword parameters are the defense's options.
     """
 
     stochastic: ClassVar[bool] = False
-    gradient: str = "exact"
+    gradient_mode: str = "exact"
 
     def purify_wave(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return wave

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 
 from bench.registry import register
-from defenses.diffusion.recipe import WaveDiffusionDefense
 from defenses.diffusion.steps import add_noise, reverse
+from defenses.diffusion.wave_defense import WaveDiffusionDefense
 
 
 @register("defense", "ddpm")

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 
 from bench.registry import register
-from defenses.diffusion.recipe import WaveDiffusionDefense
 from defenses.diffusion.steps import reverse
+from defenses.diffusion.wave_defense import WaveDiffusionDefense
 
 
 @register("defense", "diffrev")
@@ -18,7 +18,7 @@ class DiffRev(WaveDiffusionDefense):
     """DiffRev: t DiffWave ancestral reverse steps started from the input itself, no forward noise.
 
     Ho et al. 2020, Eq. 11, from x as if it were x_t: ancestral noise σ_k z at every step but the last
-    (released_code_spec §5; DualPure Fig. 2b).
+    (DualPure, Tan et al., Interspeech 2024, Fig. 2b; github.com/Sec4ai/DualPure, ``diffwave_ddpm.py``).
     """
 
     def __init__(self, t: int = 2, config: Literal["slim", "paper"] = "slim", weights: Path | None = None):

@@ -12,9 +12,9 @@ from bench.registry import register
 from defenses.base import Defense
 from defenses.diffusion.denoisers import load_denoiser
 from defenses.diffusion.mel import standardize, unstandardize
-from defenses.diffusion.recipe import checked_step
 from defenses.diffusion.schedule import NoiseSchedule
 from defenses.diffusion.steps import add_noise, one_shot
+from defenses.diffusion.wave_defense import checked_step
 
 
 @register("defense", "dualpure")
@@ -22,7 +22,8 @@ class DualPure(Defense):
     """DualPure (Tan et al., Interspeech 2024): wave noise at t_w, then one mel U-Net x0 step at t_s.
 
     "DualPure: An Efficient Adversarial Purification Method for Speech Command Recognition", Eq. 1–4 and
-    Alg. 1, as the released code runs it (released_code_spec §4.4):
+    Alg. 1, as the released code runs it (github.com/Sec4ai/DualPure, ``diffwave_ddpm.py`` and
+``acoustic_system.py``):
 
     TDP: x' = sqrt(ᾱ_{t_w}) x + sqrt(1 − ᾱ_{t_w}) z (Eq. 3, DiffWave's schedule); Wave2Mel(x');
     FDP: standardise the dB mel to [−1, 1], one mel U-Net call at step t_s (no added mel noise),

@@ -1,4 +1,5 @@
-"""AudioPure's signal-processing baselines (released_code_spec §5, last list; Wu et al. ICLR 2023, Table 5):
+"""AudioPure's signal-processing baselines (Wu et al., ICLR 2023, Table 5; github.com/cychomatica/AudioPure,
+``transforms/time_defense.py`` and ``frequency_defense.py``):
 mean filter (AS), median filter (MS), down/up-sampling (DS), Butterworth low-pass (LPF) and band-pass (BPF).
 
 All are deterministic and batched; gradients flow through each (the median's is the selected sample's, a

@@ -13,7 +13,7 @@ from attacks.pgd import PGD
 from bench.errors import BadParameter
 from bench.evaluate import correct
 from bench.model import DefendedModel
-from bench.victim import load_victim
+from bench.victim_loader import load_victim
 from defenses.none import NoDefense
 from tests.test_attacks_contract import labels_of, toy_model, toy_waves
 

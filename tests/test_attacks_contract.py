@@ -15,11 +15,11 @@ import torch
 from torch import nn
 
 from attacks.base import Attack, check_budget
-from bench.checkpoints import save_weights
 from bench.errors import BadParameter
 from bench.model import DefendedModel
 from bench.params import resolve, signature_params
 from bench.registry import IN_TREE_SOURCE, REGISTRY
+from bench.weights import save_weights
 from defenses.base import Defense
 
 T = 2048  # samples per toy clip: enough for a few mel frames, fast everywhere

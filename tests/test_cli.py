@@ -18,7 +18,7 @@ from bench.data.synth_digits import PEAK
 from bench.io import check_writable_folder
 from bench.results import iter_records
 from bench.spec import config_id
-from bench.victim import load_victim
+from bench.victim_loader import load_victim
 from tests.conftest import TINY_OPTIONS, kill_after_first_record
 
 runner = CliRunner()
@@ -269,3 +269,34 @@ def test_train_victim_writes_loadable_weights_and_a_card(tmp_path: Path, tiny_sy
     assert card["n_params"] == 805962 and 0 <= card["clean_test_acc"] <= 100
     victim = load_victim("resnext29", {"weights": str(tmp_path / "resnext29-slim.safetensors")})
     assert victim.weights_sha256 == card["sha256"] and not victim.classifier.training
+
+
+@pytest.mark.parametrize("args, start, end", [
+    # rejected by Typer: the fix is the command's help
+    (["run", "--steps", "abc"], "error: invalid value for '--steps': ", "see `bench run --help`"),
+    (["run", "--stepz", "3"], "error: no such option: --stepz", "see `bench run --help`"),
+    (["train", "meldiff", "--steps", "x"], "error: invalid value for '--steps': ", "see `bench train meldiff --help`"),
+    (["data", "prepare"], "error: missing argument 'name'", "see `bench data prepare --help`"),
+    (["nope"], "error: no such command 'nope'", "see `bench --help`"),
+    # rejected by the harness: the line names what is valid or what to do
+    (["run", "--defense", "nope"], "error: unknown defense 'nope'; valid: ", "oneshot, resample"),
+    (["train", "meldiff", "-o", "voices=2"], "error: -o voices: only data.key=value options apply here", "here"),
+    (["data", "prepare", "synth-digits", "--download"], "error: dataset 'synth-digits' has nothing to download",
+     "drop --download"),
+])
+def test_every_bad_input_is_one_error_line_whoever_rejects_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             args: list[str], start: str, end: str):
+    monkeypatch.setenv("SCRBENCH_HOME", str(tmp_path / "home"))
+    extra = ["--results", str(tmp_path / "runs")] if args[0] == "run" else []
+    out = runner.invoke(app, [*args, *extra])
+    assert out.exit_code == 2 and out.output.count("\n") == 1, out.output
+    assert out.output.startswith(start) and out.output.endswith(f"{end}\n"), out.output
+    assert "╭" not in out.output and "Traceback" not in out.output and "Usage:" not in out.output
+
+
+def test_debug_mode_shows_the_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from bench.errors import UnknownPlugin
+
+    monkeypatch.setenv("SCRBENCH_DEBUG", "1")
+    out = runner.invoke(app, ["run", "--defense", "nope", "--results", str(tmp_path / "runs")])
+    assert isinstance(out.exception, UnknownPlugin)

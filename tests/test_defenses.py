@@ -64,7 +64,7 @@ def test_defense_contract(name: str, built: dict, clips: torch.Tensor):
 
 
 def test_dualpure_is_the_released_seven_steps(built: dict, clips: torch.Tensor):
-    """released_code_spec §4.4, written out by hand."""
+    """DualPure's forward (Tan et al., Interspeech 2024, Eq. 3–4; github.com/Sec4ai/DualPure), by hand."""
     dualpure = built["dualpure"]
     schedule = NoiseSchedule.linear()
     z = torch.randn(clips.shape, generator=torch.Generator().manual_seed(5))
@@ -97,9 +97,9 @@ def test_bad_steps_are_one_line_errors():
 
 
 def test_audiopure_gradient_mode_is_declared(built: dict):
-    assert built["audiopure"].gradient == "exact"
+    assert built["audiopure"].gradient_mode == "exact"
     adjoint, params = REGISTRY.create("defense", "audiopure", {"grad": "adjoint"})
-    assert adjoint.gradient == "adjoint" and params["grad"] == "adjoint"
+    assert adjoint.gradient_mode == "adjoint" and params["grad"] == "adjoint"
 
 
 def test_diffusion_defenses_record_their_weights(built: dict):

@@ -20,7 +20,7 @@ def schedule() -> NoiseSchedule:
 
 
 def test_schedule_matches_the_released_numbers(schedule: NoiseSchedule):
-    # released_code_spec §3.2: sqrt(1 − ᾱ_t) at t = 1, 2, 3, 5, 10
+    # sqrt(1 − ᾱ_t) at t = 1, 2, 3, 5, 10 for DiffWave's T = 200 linear schedule (Kong et al., ICLR 2021)
     stds = [schedule.noise_std(t) for t in (1, 2, 3, 5, 10)]
     assert stds == pytest.approx([0.0100, 0.0173, 0.0245, 0.0387, 0.0741], abs=5e-5)
     assert schedule.steps == 200 and float(schedule.betas[-1]) == pytest.approx(0.02)
@@ -72,7 +72,8 @@ def test_reverse_sde_exact_and_adjoint_share_the_forward_pass(schedule: NoiseSch
         (grad[mode],) = torch.autograd.grad(y.square().sum(), x)
         out[mode] = y.detach()
     assert torch.allclose(out["exact"], out["adjoint"], atol=1e-6)
-    # the manual Euler–Maruyama loop of spec §3.5 with the same increments gives the same result
+    # the manual Euler–Maruyama loop of AudioPure's Eq. 5–6 (Wu et al., ICLR 2023) with the same increments
+    # gives the same result
     z = torch.randn((3, 2, 800), generator=torch.Generator().manual_seed(0))
     manual = x.detach()
     for k, n in enumerate((3, 2, 1)):
@@ -102,7 +103,8 @@ def test_reverse_sde_gradients_exact_and_adjoint(schedule: NoiseSchedule):
 def test_diffwave_published_configuration_loads_philsyn_names():
     net = diffwave("paper")
     state = net.state_dict()
-    assert sum(p.numel() for p in net.parameters()) == 24_071_681  # "about 24.1 M" (spec §3.1)
+    # philsyn/DiffWave-unconditional's 36×256 model, about 24.1 M parameters
+    assert sum(p.numel() for p in net.parameters()) == 24_071_681
     blocks = net.residual_layer.residual_blocks
     assert len(blocks) == 36 and [b.dilated_conv_layer.conv.dilation for b in blocks[:13]] == \
         [2 ** i for i in range(12)] + [1]

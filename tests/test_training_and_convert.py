@@ -103,7 +103,7 @@ def test_pickled_classifier_converts_only_with_trust_pickle(tmp_path: Path, monk
                              str(tmp_path), "--trust-pickle"])
     assert ok.exit_code == 0, ok.output
     assert "runs code" in ok.output
-    from bench.victim import load_victim
+    from bench.victim_loader import load_victim
 
     victim = load_victim("resnet18", {"weights": str(tmp_path / "resnet18-slim.safetensors")})
     x = torch.randn(2, 1, 32, 32)
@@ -130,3 +130,50 @@ def test_noise_augmented_mel_training_sees_noisy_recordings_and_cards_it(tmp_pat
     cards = [json.loads((tmp_path / d / "meldiff-slim.json").read_text()) for d in ("a", "b")]
     assert cards[0]["sha256"] == cards[1]["sha256"]
     assert cards[0]["training"]["augment"]["noise_std"] == [0.001, 0.25] and "--noise-max 0.25" in cards[0]["command"]
+
+
+class TinyEps(torch.nn.Module):
+    """A two-parameter ε-network: enough to take an optimiser step."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def test_a_new_denoiser_is_one_registration_and_bench_train_trains_it(tmp_path: Path, tiny_synth, temporary_plugin):
+    from defenses.diffusion.denoisers import TrainingDefaults
+
+    def tinyeps(config: str = "slim") -> torch.nn.Module:
+        """A tiny wave-domain ε-network (test only)."""
+        return TinyEps()
+
+    tinyeps.domain = "wave"  # metadata as factory attributes, as an entry point's module:factory would carry it
+    tinyeps.training_defaults = TrainingDefaults(steps=2, batch_size=2, lr=1e-3, crop=256)
+    temporary_plugin("denoiser", "tinyeps", tinyeps)
+    listed = runner.invoke(app, ["train", "--help"], terminal_width=200)
+    assert listed.exit_code == 0 and "tinyeps" in listed.output and "diffwave" in listed.output
+    out = runner.invoke(app, ["train", "tinyeps", "--out", str(tmp_path), "--save-every", "1", "--no-progress",
+                              *TINY_OPTIONS])
+    assert out.exit_code == 0, out.output
+    card = json.loads((tmp_path / "tinyeps-slim.json").read_text())
+    assert card["domain"] == "wave" and card["n_params"] == 4
+    assert (card["training"]["steps"], card["training"]["batch_size"], card["training"]["crop"]) == (2, 2, 256)
+    assert card["command"].startswith("bench train tinyeps --config slim --data synth-digits --steps 2 --batch-size 2 "
+                                      "--lr 0.001 --ema 0.999 --crop 256 --seed 0")
+    assert load_denoiser("tinyeps", "slim", tmp_path / "tinyeps-slim.safetensors").sha256 == card["sha256"]
+
+
+def test_registered_training_defaults_are_the_cli_defaults():
+    from bench.cli.train import denoiser_command
+    from defenses.diffusion.denoisers import denoiser_domain, training_defaults
+
+    assert (denoiser_domain("diffwave"), denoiser_domain("meldiff")) == ("wave", "mel")
+    for name in ("diffwave", "meldiff"):
+        d = training_defaults(name)
+        flags = {p.name: p.default for p in denoiser_command(name).params}
+        assert {k: flags[k] for k in ("steps", "batch_size", "lr", "ema", "crop", "noise_max")} == \
+            {"steps": d.steps, "batch_size": d.batch_size, "lr": d.lr, "ema": d.ema, "crop": d.crop, "noise_max": 0.0}
+    assert (training_defaults("diffwave").steps, training_defaults("meldiff").batch_size) == (20000, 64)

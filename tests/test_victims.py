@@ -13,7 +13,8 @@ from victims.resnet import BasicBlock as ResNetBlock
 from victims.vgg import VGG
 from victims.wideresnet import BasicBlock as WideBlock
 
-# parameter counts of the published configurations (released_code_spec §2.2; the usual CIFAR-size figures)
+# parameter counts of the published configurations (the papers' CIFAR-size figures: Xie et al. 2017,
+# Simonyan & Zisserman 2015, He et al. 2016, Zagoruyko & Komodakis 2016)
 PUBLISHED = {"resnext29": 34_425_546, "vgg19": 38_957_770, "resnet18": 11_175_370, "wrn28": 36_478_906}
 
 
@@ -28,7 +29,8 @@ def test_published_and_slim_configurations(name: str):
 
 
 def test_resnet18_is_a_resnet18_not_the_released_vgg():
-    """The released create_model('resnet18') returns VGG-19-BN (spec §2.2); ours has ResNet-18's structure."""
+    """AudioPure's released create_model('resnet18') returns VGG-19-BN (github.com/cychomatica/AudioPure); ours
+    has ResNet-18's structure."""
     net = REGISTRY.get("victim", "resnet18").factory(config="paper")
     assert not any(isinstance(m, VGG) for m in net.modules())
     blocks = [m for m in net.modules() if isinstance(m, ResNetBlock)]

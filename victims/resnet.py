@@ -1,10 +1,11 @@
 """ResNet-18 for 1×32×32 dB mel spectrograms.
 
 He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, torchvision's ImageNet stem as
-tugstugi/pytorch-speech-commands keeps it (released_code_spec §2.2): 7×7 stride-2 conv and 3×3 max-pool,
+github.com/tugstugi/pytorch-speech-commands keeps it: 7×7 stride-2 conv and 3×3 max-pool,
 four stages of two BasicBlocks, global average pool, Linear → classes. A real ResNet-18: the released
-``create_model('resnet18')`` silently returns VGG-19-BN. Names (``conv1``, ``layer1.0.conv1``,
-``layer2.0.downsample.0``, ``fc``) follow torchvision.
+``create_model('resnet18')`` of AudioPure (github.com/cychomatica/AudioPure,
+``audio_models/ConvNets_SpeechCommands/models/__init__.py``) silently returns VGG-19-BN. Names (``conv1``,
+``layer1.0.conv1``, ``layer2.0.downsample.0``, ``fc``) follow torchvision.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.frontend import Wave2Mel
 from bench.registry import register
 
 WIDTH = {"paper": 64, "slim": 16}  # channels of the first stage; later stages double
@@ -60,7 +62,7 @@ class ResNet18(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-@register("victim", "resnet18")
+@register("victim", "resnet18", frontend=Wave2Mel)
 def resnet18(config: Literal["slim", "paper"] = "slim", num_classes: int = 10) -> nn.Module:
     """ResNet-18 on dB mel (He et al. 2016); `paper` = widths 64..512, `slim` = 16..128."""
     return ResNet18(WIDTH[config], num_classes)

@@ -1,7 +1,8 @@
 """ResNeXt-29 for 1×32×32 dB mel spectrograms.
 
 Xie et al., "Aggregated Residual Transformations for Deep Neural Networks", CVPR 2017, in the CIFAR form
-(``CifarResNeXt``) that tugstugi/pytorch-speech-commands and AudioPure use (released_code_spec §2.2).
+(``CifarResNeXt``) that github.com/tugstugi/pytorch-speech-commands and AudioPure (github.com/cychomatica/AudioPure,
+Wu et al., ICLR 2023) use.
 Module and parameter names follow that code, so its published state dicts load unchanged.
 """
 
@@ -12,6 +13,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.frontend import Wave2Mel
 from bench.registry import register
 
 CONFIGS: dict[str, dict[str, int]] = {
@@ -76,7 +78,7 @@ class CifarResNeXt(nn.Module):
         return self.classifier(x)
 
 
-@register("victim", "resnext29")
+@register("victim", "resnext29", frontend=Wave2Mel)
 def resnext29(config: Literal["slim", "paper"] = "slim", num_classes: int = 10) -> nn.Module:
     """ResNeXt-29 on dB mel (Xie et al. 2017); `paper` = 8×64d as published, `slim` = 4×8d widen 2."""
     return CifarResNeXt(**CONFIGS[config], num_classes=num_classes)

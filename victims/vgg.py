@@ -2,7 +2,8 @@
 
 Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015,
 configuration E, in the 32×32 form of tugstugi/pytorch-speech-commands as AudioPure vendors it
-(released_code_spec §2.2): five max-pools take 32 to 1, then Linear(512, 4096) → 4096 → classes.
+(github.com/cychomatica/AudioPure, ``audio_models/ConvNets_SpeechCommands``): five max-pools take 32 to 1,
+then Linear(512, 4096) → 4096 → classes.
 Module names (``features.{i}``, ``classifier.{0,3,6}``) follow that code, so published weights map on.
 """
 
@@ -13,6 +14,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from bench.frontend import Wave2Mel
 from bench.registry import register
 
 CFG_E = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
@@ -53,7 +55,7 @@ class VGG(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-@register("victim", "vgg19")
+@register("victim", "vgg19", frontend=Wave2Mel)
 def vgg19(config: Literal["slim", "paper"] = "slim", num_classes: int = 10) -> nn.Module:
     """VGG-19-BN on dB mel (Simonyan & Zisserman 2015, cfg E); `paper` = full width, `slim` = ×0.25."""
     return VGG(WIDTH[config], num_classes)

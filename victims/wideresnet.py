@@ -1,9 +1,10 @@
 """WideResNet-28 for 1×32×32 dB mel spectrograms.
 
 Zagoruyko & Komodakis, "Wide Residual Networks", BMVC 2016, in xternalz's pre-activation form that
-tugstugi/pytorch-speech-commands and AudioPure use (released_code_spec §2.2): channels 16, 16k, 32k, 64k,
-four BasicBlocks per group, strides 1, 2, 2, final BN-ReLU, 8×8 average pool, Linear → classes. Names
-(``block1.layer.0.conv1``, ``block2.layer.0.convShortcut``, ``bn1``, ``fc``) follow that code.
+github.com/tugstugi/pytorch-speech-commands and AudioPure (github.com/cychomatica/AudioPure) use:
+channels 16, 16k, 32k, 64k, four BasicBlocks per group, strides 1, 2, 2, final BN-ReLU, 8×8 average pool,
+Linear → classes. Names (``block1.layer.0.conv1``, ``block2.layer.0.convShortcut``, ``bn1``, ``fc``) follow
+that code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.frontend import Wave2Mel
 from bench.registry import register
 
 WIDEN = {"paper": 10, "slim": 2}  # WRN-28-10 as published; WRN-28-2 trains on 2 cores
@@ -75,7 +77,7 @@ class WideResNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))  # avg_pool(8) on the 8×8 map
 
 
-@register("victim", "wrn28")
+@register("victim", "wrn28", frontend=Wave2Mel)
 def wrn28(config: Literal["slim", "paper"] = "slim", num_classes: int = 10) -> nn.Module:
     """WideResNet-28 on dB mel (Zagoruyko & Komodakis 2016); `paper` = WRN-28-10, `slim` = WRN-28-2."""
     return WideResNet(28, WIDEN[config], num_classes)

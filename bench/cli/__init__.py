@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bench.cli import convert, data, listing, migrate, perf, report, run, train
+from bench.cli._common import OneLineErrors
 
 app = typer.Typer(
     name="bench",
@@ -12,6 +13,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,  # every bad input, Typer's or ours, is one `error: ...` line
 )
 app.command("run")(run.run_command)
 app.command("list")(listing.list_command)

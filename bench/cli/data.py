@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from bench.cli._common import one_line_errors
+from bench.errors import BadParameter
 from bench.params import parse_assignments, signature_params
 from bench.registry import REGISTRY
 
@@ -24,7 +25,7 @@ def prepare_command(
     overrides = dict(parse_assignments(option or []))
     if download:
         if "download" not in signature_params(REGISTRY.get("dataset", name).factory):
-            raise typer.BadParameter(f"dataset {name!r} has nothing to download")
+            raise BadParameter(f"dataset {name!r} has nothing to download; drop --download")
         overrides["download"] = "true"
     dataset, params = REGISTRY.create("dataset", name, overrides)
     dataset.prepare(progress=True)

@@ -17,7 +17,7 @@ _ALIASES = {**{k: k for k in KINDS}, **{f"{k}s": k for k in KINDS}}
 
 def _configs(plugin: Plugin) -> str:
     """A network's configurations, starred where trained weights ship (victims and denoisers)."""
-    from bench.checkpoints import WEIGHTS_DIRS, shipped_weights
+    from bench.weights import WEIGHTS_DIRS, shipped_weights
 
     if plugin.kind not in WEIGHTS_DIRS or "config" not in signature_params(plugin.factory):
         return ""

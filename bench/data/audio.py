@@ -15,7 +15,8 @@ from bench.frontend import NUM_SAMPLES, SAMPLE_RATE
 
 
 def fix_length(wave: np.ndarray, num_samples: int = NUM_SAMPLES) -> np.ndarray:
-    """Crop, or right-pad with zeros, to ``num_samples`` (released_code_spec §1.2)."""
+    """Crop, or right-pad with zeros, to ``num_samples``, as AudioPure's loader does
+    (github.com/cychomatica/AudioPure)."""
     if len(wave) >= num_samples:
         return wave[:num_samples]
     return np.pad(wave, (0, num_samples - len(wave)))

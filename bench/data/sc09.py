@@ -23,8 +23,9 @@ class SC09(Dataset):
 
     ``root`` is a folder with one sub-folder per word plus ``testing_list.txt`` and ``validation_list.txt``
     (the layout of the official archive). Clips at any sample rate are resampled to 16 kHz, must be mono,
-    and are right-padded or cropped to 16,000 samples (released_code_spec §1). ``download=True`` fetches
-    the archive with torchaudio into ``$SCRBENCH_HOME/data`` when ``root`` is not given.
+    and are right-padded or cropped to 16,000 samples, as AudioPure loads them (Warden 2018, arXiv:1804.03209;
+    github.com/cychomatica/AudioPure). ``download=True`` fetches the archive with torchaudio into
+    ``$SCRBENCH_HOME/data`` when ``root`` is not given.
     """
 
     def __init__(self, root: str | None = None, version: Literal["v0.01", "v0.02"] = "v0.01", download: bool = False):

@@ -1,4 +1,5 @@
-"""Training the diffusion defenses' ε-networks: DiffWave on waveforms, the mel U-Net on standardised mels.
+"""Training the diffusion defenses' ε-networks: any registered denoiser in its declared domain (DiffWave on
+waveforms, the mel U-Net on standardised mels); its registered ``TrainingDefaults`` are the CLI's defaults.
 
 The DDPM objective (Ho et al. 2020, Eq. 14): t uniform on 1..T, x_t = q_sample(x0, t, z), MSE between z
 and ε_θ(x_t, t − 1), with the one shared schedule. Adam; an exponential moving average of the weights is
@@ -22,34 +23,35 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from bench.checkpoints import save_weights
 from bench.environment import code_version, resolve_device
-from bench.errors import CheckpointError
-from bench.frontend import Wave2Mel
+from bench.frontend import DEFAULT_FRONTEND
 from bench.io import atomic_write_bytes
 from bench.registry import REGISTRY
 from bench.seeding import derive_seed, make_generator
 from bench.train.victim import AUGMENT, augment
+from bench.weights import save_weights
+from defenses.diffusion.denoisers import TrainingDefaults, denoiser_domain
 from defenses.diffusion.mel import standardize
 from defenses.diffusion.schedule import NoiseSchedule
-
-DOMAIN = {"diffwave": "wave", "meldiff": "mel"}
 
 
 @dataclass
 class DenoiserTraining:
-    name: str = "diffwave"  # denoiser plugin: diffwave (wave) or meldiff (mel)
+    """One training run; the hyperparameters default to ``TrainingDefaults``' (the CLI fills in the
+    denoiser's registered ones)."""
+
+    name: str = "diffwave"  # denoiser plugin, e.g. diffwave (wave) or meldiff (mel)
     config: str = "slim"
     data: str = "synth-digits"
     data_options: dict[str, Any] = field(default_factory=dict)
-    steps: int = 20000
-    batch_size: int = 16
-    lr: float = 2e-4
-    ema: float = 0.999
-    crop: int = 16000  # waveform samples per training example (DiffWave is fully convolutional)
+    steps: int = TrainingDefaults.steps
+    batch_size: int = TrainingDefaults.batch_size
+    lr: float = TrainingDefaults.lr
+    ema: float = TrainingDefaults.ema
+    crop: int = TrainingDefaults.crop  # waveform samples per training example (DiffWave is fully convolutional)
     # > 0: the victim's waveform augmentation (gain, shift, Gaussian noise up to this std) before the domain
     # transform, so the mel model learns recordings with a noise floor (SC09 has one, synth-digits does not)
-    noise_max: float = 0.0
+    noise_max: float = TrainingDefaults.noise_max
     seed: int = 0
     save_every: int = 1000
     resume: bool = True
@@ -59,30 +61,30 @@ class DenoiserTraining:
     command: str = ""
 
 
-def _to_mel(waves: Tensor, frontend: Wave2Mel) -> Tensor:
+def _to_mel(waves: Tensor, frontend: nn.Module) -> Tensor:
     device = next(frontend.buffers()).device
     with torch.no_grad():
         return torch.cat([standardize(frontend(waves[i : i + 256].to(device))).cpu()
                           for i in range(0, len(waves), 256)])
 
 
-def _in_domain(cfg: DenoiserTraining, waves: Tensor, frontend: Wave2Mel) -> Tensor:
+def _in_domain(cfg: DenoiserTraining, waves: Tensor, frontend: nn.Module) -> Tensor:
     """Waveforms (N, 1, T) as the network sees them: unchanged, or standardised mels (N, 1, 32, 32)."""
-    return waves if DOMAIN[cfg.name] == "wave" else _to_mel(waves, frontend)
+    return waves if denoiser_domain(cfg.name) == "wave" else _to_mel(waves, frontend)
 
 
-def _examples(cfg: DenoiserTraining, waves: Tensor, frontend: Wave2Mel) -> Tensor:
+def _examples(cfg: DenoiserTraining, waves: Tensor, frontend: nn.Module) -> Tensor:
     """The training set in the network's domain, or the waveforms when augmenting (each batch is augmented,
     then transformed)."""
     return waves if cfg.noise_max > 0 else _in_domain(cfg, waves, frontend)
 
 
-def _batch(cfg: DenoiserTraining, examples: Tensor, generator: torch.Generator, frontend: Wave2Mel) -> Tensor:
+def _batch(cfg: DenoiserTraining, examples: Tensor, generator: torch.Generator, frontend: nn.Module) -> Tensor:
     idx = torch.randint(len(examples), (cfg.batch_size,), generator=generator)
     x0 = examples[idx]
     if cfg.noise_max > 0:
         x0 = _in_domain(cfg, augment(x0, generator, noise_max=cfg.noise_max), frontend)
-    if DOMAIN[cfg.name] == "wave" and cfg.crop < x0.shape[-1]:
+    if denoiser_domain(cfg.name) == "wave" and cfg.crop < x0.shape[-1]:
         start = torch.randint(x0.shape[-1] - cfg.crop + 1, (cfg.batch_size, 1, 1), generator=generator)
         x0 = torch.gather(x0, 2, start + torch.arange(cfg.crop).view(1, 1, -1))
     return x0
@@ -108,8 +110,8 @@ def denoising_error(net: nn.Module, schedule: NoiseSchedule, x0: Tensor, steps: 
         g = make_generator(seed, "denoiser-eval", t)
         noise = torch.randn(x0.shape, generator=g)
         x_t = schedule.q_sample(x0, t, noise)
-        eps = torch.cat([net(x_t[i : i + 64].to(device), torch.full((len(x_t[i : i + 64]),), t - 1, device=device)).cpu()
-                         for i in range(0, len(x_t), 64)])
+        chunks = [x_t[i : i + 64] for i in range(0, len(x_t), 64)]
+        eps = torch.cat([net(c.to(device), torch.full((len(c),), t - 1, device=device)).cpu() for c in chunks])
         x0_hat = schedule.predict_x0(x_t, t, eps)
         out[str(t)] = round(float((x0_hat - x0).pow(2).mean().sqrt() / (x_t - x0).pow(2).mean().sqrt()), 4)
     return out
@@ -120,13 +122,14 @@ def _checkpoint_path(cfg: DenoiserTraining) -> Path:
 
 
 def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) -> Path:
-    if cfg.name not in DOMAIN:
-        raise CheckpointError(f"no trainer for denoiser {cfg.name!r}; valid: {', '.join(DOMAIN)}")
+    domain = denoiser_domain(cfg.name)  # before any data: an unknown or domain-less denoiser is one line
     device = resolve_device(cfg.device)
     dataset, data_params = REGISTRY.create("dataset", cfg.data, cfg.data_options)
     dataset.prepare(progress=cfg.progress)
     train, valid = dataset.load("train"), dataset.load("valid")
-    frontend = Wave2Mel().to(device)  # built once: the augmented mel path uses it every step
+    # the mel domain is the default frontend's features (every shipped victim's); built once: the augmented
+    # mel path uses it every step
+    frontend = DEFAULT_FRONTEND().to(device)
     examples = _examples(cfg, train.waves, frontend)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "denoiser-init", cfg.name))
@@ -167,14 +170,14 @@ def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) ->
     seconds = time.perf_counter() - started
     ema.eval()
     held_out = _in_domain(cfg, valid.waves, frontend)
-    if DOMAIN[cfg.name] == "wave" and cfg.crop < held_out.shape[-1]:  # the middle, at the training length
+    if domain == "wave" and cfg.crop < held_out.shape[-1]:  # the middle, at the training length
         start = (held_out.shape[-1] - cfg.crop) // 2
         held_out = held_out[..., start : start + cfg.crop]
     error = denoising_error(ema, schedule, held_out, (1, 2, 3, 10), cfg.seed, device)
     log(f"{cfg.name} {cfg.config}: {step} steps, final loss {sum(losses[-500:]) / max(1, len(losses[-500:])):.4f}, "
         f"one-shot x0 error / noise (valid, t=1,2,3,10): {error}  ({seconds:.0f} s)")
     card = {
-        "kind": "denoiser", "name": cfg.name, "config": cfg.config, "domain": DOMAIN[cfg.name],
+        "kind": "denoiser", "name": cfg.name, "config": cfg.config, "domain": domain,
         "n_params": sum(p.numel() for p in net.parameters()),
         "schedule": {"steps": schedule.steps, "beta_start": float(schedule.betas[0]),
                      "beta_end": float(schedule.betas[-1])},

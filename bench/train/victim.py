@@ -1,7 +1,9 @@
-"""Training a victim classifier on the evaluation features (Wave2Mel), not the released code's librosa ones.
+"""Training a victim classifier on its own frontend's features (the evaluation features: Wave2Mel for every
+shipped victim), not the released code's librosa ones.
 
 SGD with Nesterov momentum and a one-cycle schedule; waveform augmentation as the released training
-recipe has it (released_code_spec §2.3: random gain, time shift, additive noise), drawn from a seeded
+recipe has it (``train_speech_commands.py`` of github.com/tugstugi/pytorch-speech-commands, vendored by
+AudioPure: random gain, time shift, additive noise), drawn from a seeded
 generator; the epoch with the best validation accuracy is kept. Test accuracy is on held-out voices.
 """
 
@@ -20,13 +22,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from bench.checkpoints import save_weights
 from bench.environment import code_version, resolve_device
 from bench.evaluate import correct
-from bench.frontend import Wave2Mel
+from bench.frontend import frontend_spec
 from bench.registry import REGISTRY
 from bench.seeding import derive_seed, make_generator
-from bench.victim import build_classifier
+from bench.victim_loader import build_classifier, victim_frontend
+from bench.weights import save_weights
 
 AUGMENT = {"gain": (0.7, 1.1), "max_shift": 2000, "noise_p": 0.5, "noise_std": (1e-3, 0.25)}  # noise_std[1]: noise_max
 
@@ -55,7 +57,8 @@ def augment(waves: Tensor, generator: torch.Generator, noise_min: float = AUGMEN
             noise_max: float = AUGMENT["noise_std"][1], noise_p: float = AUGMENT["noise_p"]) -> Tensor:
     """Random gain, circular time shift and (with probability ``noise_p``) Gaussian noise of log-uniform std
     in [``noise_min``, ``noise_max``]: robustness to the noise levels that noising defenses add (DualPure's
-    t_w = 2 adds std 0.017), as the released recipe's background-noise mixing gives (spec §2.3)."""
+    t_w = 2 adds std 0.017), as the released recipe's background-noise mixing gives (tugstugi's
+    ``train_speech_commands.py``)."""
     b, _, t = waves.shape
     dev = waves.device
     lo, hi = AUGMENT["gain"]
@@ -78,7 +81,7 @@ def train_victim(cfg: VictimTraining, log: Callable[[str], None] = print) -> Pat
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "victim-init"))
         classifier, params = build_classifier(cfg.arch, {**cfg.arch_options, "num_classes": len(dataset.classes)})
-    frontend = Wave2Mel().to(device)
+    frontend = victim_frontend(cfg.arch).to(device)  # the features the victim is evaluated on
     model = torch.nn.Sequential(frontend, classifier).to(device)
     optimizer = torch.optim.SGD(classifier.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
                                 weight_decay=cfg.weight_decay)
@@ -116,7 +119,7 @@ def train_victim(cfg: VictimTraining, log: Callable[[str], None] = print) -> Pat
     log(f"best epoch {best[1]}: valid {best[0]:.2f}%  test (held-out voices) {test_acc:.2f}%  ({seconds:.0f} s)")
     config = str(params.get("config", "default"))
     card = {
-        "kind": "victim", "arch": cfg.arch, "config": config, "params": params,
+        "kind": "victim", "arch": cfg.arch, "config": config, "params": params, "frontend": frontend_spec(frontend),
         "n_params": sum(p.numel() for p in classifier.parameters()),
         "classes": list(dataset.classes),
         "dataset": {"name": cfg.data, "params": dataset.spec_params(data_params), "build": dataset.provenance(),

@@ -1,9 +1,15 @@
 """The ε-networks as registry plugins (kind ``denoiser``) and their loading: factory + weights + card.
 
-A denoiser is a network ``(x_t, 0-based step indices) → ε̂`` over one domain (``wave`` or ``mel``); a
-diffusion defense names the one it uses and loads it here, shipped slim weights by default. The loaded
-network is frozen and in eval mode; what was loaded (configuration, weights file hash) goes into every
-result through the defense's ``weights_info``.
+A denoiser is a network ``(x_t, 0-based step indices) → ε̂`` over one domain (``wave``: (B, 1, T) waveforms;
+``mel``: (B, 1, 32, 32) standardised dB mels of the default frontend). A new ε-network is one registration::
+
+    @register("denoiser", "mynet", domain="wave", training_defaults=TrainingDefaults(steps=5000, batch_size=8))
+    def mynet(config: Literal["slim", "paper"] = "slim") -> nn.Module: ...
+
+(or ``domain`` and ``training_defaults`` as attributes of the factory); ``bench train mynet`` then exists, with those
+defaults. A diffusion defense names the denoiser it uses and loads it here, shipped slim weights by default.
+The loaded network is frozen and in eval mode; what was loaded (configuration, weights file hash) goes into
+every result through the defense's ``weights_info``.
 """
 
 from __future__ import annotations
@@ -14,27 +20,64 @@ from typing import Any, Literal
 
 from torch import nn
 
-from bench.checkpoints import file_sha256, load_weights, read_card, shipped_weights
 from bench.errors import CheckpointError
 from bench.registry import REGISTRY, register
+from bench.weights import file_sha256, load_weights, read_card, shipped_weights
 from defenses.diffusion.diffwave import DiffWave
 from defenses.diffusion.diffwave import diffwave as build_diffwave
 from defenses.diffusion.mel_unet import MelUNet, mel_unet
 
 Config = Literal["slim", "paper"]
-TRAIN_COMMAND = {"diffwave": "bench train diffwave", "meldiff": "bench train meldiff"}
+Domain = Literal["wave", "mel"]
+DOMAINS: tuple[str, ...] = ("wave", "mel")
 
 
-@register("denoiser", "diffwave")
+@dataclass(frozen=True)
+class TrainingDefaults:
+    """What ``bench train <denoiser>`` uses unless a flag says otherwise (DDPM ε-prediction, Adam, EMA)."""
+
+    steps: int = 20_000  # optimiser steps
+    batch_size: int = 16
+    lr: float = 2e-4  # Adam
+    ema: float = 0.999  # decay of the saved weights' moving average
+    crop: int = 16_000  # waveform samples per example (wave domain)
+    noise_max: float = 0.0  # > 0: noise-augment each batch before the domain transform
+
+
+# DiffWave as philsyn/DiffWave-unconditional trains it (Adam 2e-4; Kong et al., ICLR 2021), on 1 s clips.
+@register("denoiser", "diffwave", domain="wave",
+          training_defaults=TrainingDefaults(steps=20_000, batch_size=16, lr=2e-4))
 def diffwave(config: Config = "slim") -> DiffWave:
     """Unconditional DiffWave on 16 kHz waveforms (Kong et al. 2021); `paper` = philsyn's 36×256 checkpoint."""
     return build_diffwave(config)
 
 
-@register("denoiser", "meldiff")
+# The mel U-Net with improved-diffusion's learning rate (1e-4; Nichol & Dhariwal, ICML 2021) and larger
+# batches of 32×32 mels.
+@register("denoiser", "meldiff", domain="mel",
+          training_defaults=TrainingDefaults(steps=10_000, batch_size=64, lr=1e-4))
 def meldiff(config: Config = "slim") -> MelUNet:
     """improved-diffusion U-Net on standardised 32×32 dB mels (AudioPure's DiffSpec, DualPure's FDP)."""
     return mel_unet(config)
+
+
+def denoiser_domain(name: str) -> str:
+    """The domain denoiser ``name`` registered (``wave`` or ``mel``); a missing or unknown one is one line."""
+    domain = REGISTRY.get("denoiser", name).meta("domain")
+    if domain not in DOMAINS:
+        raise CheckpointError(f"denoiser {name!r} declares no domain ({domain!r}); register it with "
+                              f"domain= one of {', '.join(DOMAINS)}")
+    return domain
+
+
+def training_defaults(name: str) -> TrainingDefaults:
+    """Denoiser ``name``'s training defaults (``TrainingDefaults()`` when it registered none)."""
+    return REGISTRY.get("denoiser", name).meta("training_defaults") or TrainingDefaults()
+
+
+def trainable_denoisers() -> list[str]:
+    """The denoisers ``bench train`` can train: every registered one that declares its domain."""
+    return [p.name for p in REGISTRY.plugins("denoiser") if p.meta("domain") in DOMAINS]
 
 
 @dataclass
@@ -56,11 +99,9 @@ def load_denoiser(name: str, config: str = "slim", weights: str | Path | None = 
     net = plugin.factory(config=config)
     path = Path(weights).expanduser() if weights else shipped_weights("denoiser", name, config)
     if path is None:
-        command = TRAIN_COMMAND.get(name, f"a {name} training run")
-        raise CheckpointError(f"denoiser {name!r} ({config}) has no shipped weights; train them with "
-                              f"`{command} --config {config}` (or convert published ones with `bench convert`) "
-                              "and pass -o weights=PATH")
+        how = f"`bench train {name} --config {config}`" if name in trainable_denoisers() else "a training run"
+        raise CheckpointError(f"denoiser {name!r} ({config}) has no shipped weights; train them with {how} "
+                              "(or convert published ones with `bench convert`) and pass -o weights=PATH")
     load_weights(net, path)
     net.eval().requires_grad_(False)
     return Denoiser(name, config, net, path, file_sha256(path), read_card(path))
-

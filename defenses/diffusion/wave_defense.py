@@ -1,4 +1,5 @@
-"""What the DiffWave-based defenses share: the schedule, the step count t, the loaded ε-network."""
+"""WaveDiffusionDefense, the base class of the DiffWave-based defenses: the schedule, the step count t, the
+loaded ε-network; and ``checked_step``, the range check of a diffusion step parameter."""
 
 from __future__ import annotations
 
