@@ -2,13 +2,14 @@
 
 Schema 3 → 4: the spec loses its protocol parameters (``protocols.vote``; ``protocols.draws`` becomes
 ``draws``), scored iterates move from ``checkpoints`` to ``scored_steps``, and the record gains its
-``config_id``; its ``cell_id`` is recomputed (the file is renamed). Plugin parameters added after a record
-was made are filled with the value the code then fixed (``ADDED_PARAMS``), so the record keeps matching
-its configuration; nothing else is guessed. ``spec.eot`` becomes what attacks now declare
+``config_id``; its ``cell_id`` is recomputed (the file is renamed). Plugin parameters added after a record was
+made are filled with the value the code then fixed (``ADDED_PARAMS``), so the record keeps matching its
+configuration; nothing else is guessed. ``spec.eot`` becomes what attacks now declare
 (``Attack.draws_per_gradient``: fresh draws of the defense averaged into one gradient estimate): unchanged for
-gradient attacks, 0 for transfer attacks (the defense never runs while crafting), ``samples × eot`` for NES. Schema-3 records hold no per-draw
-predictions, only per-clip flags and the scores of the protocols they were run with; the report reads those
-scores back, and any other protocol is unavailable for them. Every number stays as it was measured.
+gradient attacks, 0 for transfer attacks (the defense never runs while crafting), ``samples × eot`` for NES.
+Schema-3 records hold no per-draw predictions, only per-clip flags and the scores of the protocols they were
+run with; the report reads those scores back, and any other protocol is unavailable for them. Every number
+stays as it was measured.
 """
 
 from __future__ import annotations

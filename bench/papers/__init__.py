@@ -27,6 +27,8 @@ class Paper:
     names: dict[str, dict[str, str]]  # plugin kind → plugin name → the paper's display name
     numbers: dict[str, dict[str, dict[str, float]]]  # artefact → row → column → value
     notes: dict[str, str] = field(default_factory=dict)  # artefact → what the paper's setting was
+    # artefact → (title, header of its paper column): tables laid out from `bench perf` records, not cells
+    timing: dict[str, tuple[str, str]] = field(default_factory=dict)
     findings: Findings | None = None
 
     def display_name(self, kind: str, name: str) -> str:

@@ -128,4 +128,5 @@ def dualpure() -> Paper:
     """Tan et al., "DualPure: An Efficient Adversarial Purification Method for Speech Command Recognition",
     Interspeech 2024: Tables 1–4, Figs. 2–3 and findings (a)–(d)."""
     return Paper("dualpure", SOURCE, ANY_ITER, {"defense": DEFENSES, "victim": VICTIMS, "attack": ATTACKS},
-                 NUMBERS, NOTES, findings)
+                 NUMBERS, NOTES, {"table4": ("Table 4: inference time of the diffusion defenses", "paper (RTX 3090)")},
+                 findings)

@@ -2,7 +2,7 @@
 
 - ``collect`` reads records (``bench.results.scan_records``) and ``scores`` scores any protocol from them;
 - ``artefacts`` matches each grid cell to its records by configuration id and lays out the paper's tables,
-  ``figures`` draws Figs. 2–3, ``table4`` lays out `bench perf` records;
+  ``figures`` draws Figs. 2–3, ``timing`` lays out `bench perf` records (Table 4);
 - ``tables`` writes the generic tables of every record, ``configs`` says which records may be averaged;
 - ``checks`` holds the sanity checks, the papers (``bench.papers``) their findings;
 - ``write`` puts it all in one folder with an ``index.md``.

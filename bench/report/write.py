@@ -23,8 +23,8 @@ from bench.report.artefacts import Artefact, collect, render
 from bench.report.checks import sanity_checks
 from bench.report.figures import figure_png
 from bench.report.format import markdown_table
-from bench.report.table4 import table4
 from bench.report.tables import generic_report, load_results
+from bench.report.timing import timing_table
 from bench.results import RecordScan, scan_records
 
 
@@ -95,10 +95,11 @@ def write_report(results: str | Path | Sequence[str | Path], out: str | Path, gr
             files[f"{stem}.png"] = png
         links.append([art.grid.name, art.profile, f"{art.found}/{art.cells}", f"{art.seconds:.0f}",
                       " · ".join(f"[{n}]({n})" for n in names)])
-    if perf_records:
-        files.update(table4(perf_records))
-        links.append(["table4", "—", f"{len(perf_records)} perf records", "",
-                      " · ".join(f"[{n}]({n})" for n in ("table4.md", "table4.csv", "table4.tex"))])
+    for paper in (get_paper(name) for name in REGISTRY.names("paper") if perf_records):
+        for artefact in paper.timing:  # a paper's timing tables come from perf records, not cells
+            files.update(timing_table(paper, artefact, perf_records))
+            links.append([artefact, "—", f"{len(perf_records)} perf records", "",
+                          " · ".join(f"[{artefact}.{x}]({artefact}.{x})" for x in ("md", "csv", "tex"))])
     if records:
         links.append(["all records", "—", f"{len(records)} cells",
                       f"{sum(float(r.get('seconds', {}).get('total', 0.0)) for r in records):.0f}",
