@@ -125,8 +125,9 @@ def findings(arts: dict[str, Any], perf: list[dict[str, Any]]) -> list[tuple[str
 
 @register("paper", "dualpure")
 def dualpure() -> Paper:
-    """Tan et al., "DualPure: An Efficient Adversarial Purification Method for Speech Command Recognition",
-    Interspeech 2024: Tables 1–4, Figs. 2–3 and findings (a)–(d)."""
+    """DualPure (Tan et al., Interspeech 2024): Tables 1–4, Figs. 2–3 and findings (a)–(d).
+
+    "DualPure: An Efficient Adversarial Purification Method for Speech Command Recognition"."""
     return Paper("dualpure", SOURCE, ANY_ITER, {"defense": DEFENSES, "victim": VICTIMS, "attack": ATTACKS},
                  NUMBERS, NOTES, {"table4": ("Table 4: inference time of the diffusion defenses", "paper (RTX 3090)")},
                  findings)

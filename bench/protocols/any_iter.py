@@ -10,8 +10,10 @@ from bench.registry import register
 
 @register("protocol", ANY_ITER)
 class AnyIter(Protocol):
-    """any_iter: broken when one fresh-draw prediction at any iterate 0..k (0: the clean input) was wrong, as
-    the released code counts a success (github.com/cychomatica/AudioPure, github.com/Sec4ai/DualPure)."""
+    """any_iter: the released code's metric, for parity with the papers only (not a robustness protocol).
+
+    Broken when one fresh-draw prediction at any iterate 0..k (0: the clean input) was wrong, as the released
+    code counts a success (github.com/cychomatica/AudioPure, github.com/Sec4ai/DualPure)."""
 
     order = 90
 

@@ -11,8 +11,10 @@ from bench.registry import register
 
 @register("protocol", "vote")
 class Vote(Protocol):
-    """vote@M: robust when the true class gets strictly more of the first M draws than any other class
-    (a tie loses), the smoothed-classifier reading of a randomized defense (Cohen et al., ICML 2019, Eq. 1)."""
+    """vote@M: majority vote over the first M fresh draws (a tie loses).
+
+    Robust when the true class gets strictly more of the first M draws than any other class: the
+    smoothed-classifier reading of a randomized defense (Cohen et al., ICML 2019, Eq. 1)."""
 
     order = 1
 
