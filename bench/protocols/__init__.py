@@ -84,6 +84,21 @@ class Protocol(ABC):
         return round(100.0 * values.double().mean().item(), 4) if len(values) else float("nan")
 
 
+class CountedProtocol(Protocol):
+    """A protocol over the first ``n`` draws, named ``kind@n``."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, n: int = 10):
+        if n < 1:
+            raise BadParameter(f"protocol {self.kind}@{n}: the count must be at least 1")
+        self.n = n
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}@{self.n}"
+
+
 def parse_protocol(text: str) -> Protocol:
     """``final@1``, ``vote@5``, ``avg@10``, ``worst@10``, ``any_iter``, or any registered ``kind[@count]``."""
     text = text.strip()
@@ -112,12 +127,6 @@ def protocol_order(name: str) -> tuple[int, str]:
         return (REGISTRY.get("protocol", name.partition("@")[0]).factory.order, name)
     except BenchError:
         return (99, name)
-
-
-def positive(count: int, kind: str) -> int:
-    if count < 1:
-        raise BadParameter(f"protocol {kind}@{count}: the count must be at least 1")
-    return count
 
 
 def hits(predictions: Tensor, labels: Tensor) -> Tensor:

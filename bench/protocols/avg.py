@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from bench.protocols import Draws, Protocol, as_float, hits, positive
+from bench.protocols import CountedProtocol, Draws, Protocol, as_float, hits
 from bench.registry import register
 
 
 @register("protocol", "avg")
-class Average(Protocol):
+class Average(CountedProtocol):
     """avg@N: per clip, the fraction of the first N fresh draws that are correct (DiffHammer's Avg.Rob)."""
 
-    order = 2
-
-    def __init__(self, n: int = 10):
-        self.n = positive(n, "avg")
-
-    @property
-    def name(self) -> str:
-        return f"avg@{self.n}"
+    kind, order = "avg", 2
 
     def robust(self, draws: Draws) -> Tensor:
         return as_float(hits(draws.first(self.n, self.name), draws.labels)).mean(0)

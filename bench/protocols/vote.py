@@ -5,28 +5,21 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench.protocols import Draws, Protocol, as_float, positive
+from bench.protocols import CountedProtocol, Draws, Protocol, as_float
 from bench.registry import register
 
 
 @register("protocol", "vote")
-class Vote(Protocol):
+class Vote(CountedProtocol):
     """vote@M: majority vote over the first M fresh draws (a tie loses).
 
     Robust when the true class gets strictly more of the first M draws than any other class: the
     smoothed-classifier reading of a randomized defense (Cohen et al., ICML 2019, Eq. 1)."""
 
-    order = 1
-
-    def __init__(self, m: int = 10):
-        self.m = positive(m, "vote")
-
-    @property
-    def name(self) -> str:
-        return f"vote@{self.m}"
+    kind, order = "vote", 1
 
     def robust(self, draws: Draws) -> Tensor:
-        preds, labels = draws.first(self.m, self.name), draws.labels
+        preds, labels = draws.first(self.n, self.name), draws.labels
         classes = int(max(preds.max().item() if preds.numel() else 0, labels.max().item() if labels.numel() else 0)) + 1
         votes = F.one_hot(preds, classes).sum(0)  # (n, classes)
         true_votes = votes.gather(1, labels.unsqueeze(1)).squeeze(1)
