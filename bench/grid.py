@@ -33,7 +33,7 @@ from bench.errors import BadParameter
 from bench.papers import display_name
 from bench.params import signature_params
 from bench.registry import REGISTRY
-from bench.spec import KIND, SECTIONS, RunConfig
+from bench.spec import SECTIONS, RunConfig, accepted_params
 
 GRIDS_DIR = Path(__file__).resolve().parent / "grids"
 AXES = ("defense", "victim", "data", "attack", "norm", "eps", "steps", "eot")  # crossed in this order
@@ -131,11 +131,6 @@ def _text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _accepts(section: str, name: str, plugins: dict[str, str]) -> bool:
-    plugin = REGISTRY.get(KIND[section], plugins[section])
-    return name in signature_params(plugin.factory) or (section == "victim" and name == "weights")
-
-
 def _where_accepted(options: dict[str, Any], plugins: dict[str, str], used: set[str]) -> list[tuple[str, str]]:
     """Profile options: each goes to the plugins of this cell that have the parameter, else nowhere; the keys
     that went somewhere are added to ``used``."""
@@ -147,7 +142,7 @@ def _where_accepted(options: dict[str, Any], plugins: dict[str, str], used: set[
             raise BadParameter(f"profile option {key}: unknown section {section!r}; "
                                "use defense., attack., victim. or data.")
         for s in sections:
-            if _accepts(s, name if dot else key, plugins):
+            if (name if dot else key) in accepted_params(s, plugins[s]):
                 out.append((f"{s}.{name if dot else key}", _text(value)))
                 used.add(key)
     return out

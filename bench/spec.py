@@ -80,6 +80,12 @@ def route_options(pairs: Iterable[tuple[str, str]], accepted: dict[str, set[str]
     return routed
 
 
+def accepted_params(section: str, name: str) -> set[str]:
+    """The parameter names ``-o section.key`` may set on plugin ``name`` of ``section``."""
+    accepted = set(signature_params(REGISTRY.get(KIND[section], name).factory))
+    return accepted | VICTIM_EXTRA_KEYS if section == "victim" else accepted
+
+
 def check_counts(counts: dict[str, int | None]) -> None:
     """Each given count (flag → value; None: not given) is at least 1, else one line naming flag and value."""
     for flag, value in counts.items():
@@ -108,10 +114,7 @@ class Plan:
     config: RunConfig
     routed: dict[str, dict[str, str]]
     dataset: Dataset
-    data_params: dict[str, Any]
-    defense_params: dict[str, Any]
     attack: Attack
-    victim_params: dict[str, Any]  # the architecture factory's parameters (the weights file is the loader's)
     score_at: list[int]
     spec: dict[str, Any]  # the configuration spec: no seed, nothing in ``DERIVED``
     config_id: str
@@ -126,9 +129,7 @@ def plan(config: RunConfig) -> Plan:
     if config.vote is not None and config.vote > config.draws:
         raise BadParameter(f"--draws must be >= 1 and --vote between 1 and --draws (got {config.draws}, {config.vote})")
     plugins = {s: REGISTRY.get(KIND[s], getattr(config, s)) for s in SECTIONS}
-    accepted = {s: set(signature_params(p.factory)) for s, p in plugins.items()}
-    accepted["victim"] |= VICTIM_EXTRA_KEYS
-    routed = route_options(config.options, accepted)
+    routed = route_options(config.options, {s: accepted_params(s, getattr(config, s)) for s in SECTIONS})
     flags = {k: v for k, v in config.attack_options.items() if v is not None}
     clash = sorted(set(routed["attack"]) & set(flags))
     if clash:
@@ -156,8 +157,7 @@ def plan(config: RunConfig) -> Plan:
         **({"score_at": score_at} if score_at else {}),
     }
     spec = configuration_of(spec)
-    return Plan(config, routed, dataset, data_params, defense_params, attack, victim_params, score_at, spec,
-                cell_id(spec))
+    return Plan(config, routed, dataset, attack, score_at, spec, cell_id(spec))
 
 
 def derived_attack_params(attack: Attack) -> dict[tuple[str, ...], Any]:

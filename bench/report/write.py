@@ -95,7 +95,8 @@ def write_report(results: str | Path | Sequence[str | Path], out: str | Path, gr
             files[f"{stem}.png"] = png
         links.append([art.grid.name, art.profile, f"{art.found}/{art.cells}", f"{art.seconds:.0f}",
                       " · ".join(f"[{n}]({n})" for n in names)])
-    for paper in (get_paper(name) for name in REGISTRY.names("paper") if perf_records):
+    papers = [get_paper(name) for name in REGISTRY.names("paper")]  # every registered paper, judged from here
+    for paper in papers if perf_records else []:
         for artefact in paper.timing:  # a paper's timing tables come from perf records, not cells
             files.update(timing_table(paper, artefact, perf_records))
             links.append([artefact, "—", f"{len(perf_records)} perf records", "",
@@ -108,8 +109,7 @@ def write_report(results: str | Path | Sequence[str | Path], out: str | Path, gr
     for art in arts:  # findings read each grid's profile with the most cells found (first one on a tie)
         if art.grid.name not in best or art.found > best[art.grid.name].found:
             best[art.grid.name] = art
-    papers = REGISTRY.names("paper")  # every registered paper's findings, judged from what is here
-    sources = "; ".join(get_paper(p).source for p in papers) or "none"
+    sources = "; ".join(p.source for p in papers) or "none"
     lines = ["# scrbench report", "", f"{len(records)} cell records from {read}, {len(perf_records)} perf "
              f"records from `{perf}`. Nothing was re-run. Tables: mean ± sample std over seeds; [paper] = "
              f"{sources}.", "", *_inputs(scan), "## Artefacts", "",
@@ -123,8 +123,7 @@ def write_report(results: str | Path | Sequence[str | Path], out: str | Path, gr
                              [[c.name, c.status, c.detail] for c in sanity_checks(records)]), "",
               "## The paper's findings", "", "Headline protocol final@1; each finding read from the profile with "
               "the most cells found.", ""]
-    for name in papers:
-        paper = get_paper(name)
+    for paper in papers:
         if paper.findings is not None:
             lines += [f"- {claim}: **{verdict}**" for claim, verdict in paper.findings(best, perf_records)]
     files["index.md"] = "\n".join(lines) + "\n"
