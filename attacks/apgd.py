@@ -43,13 +43,14 @@ class APGD(Attack):
     any registered estimator instead, driven by the same loss.
 
     Each run returns the iterate with the highest (EOT-averaged) loss, not the first one a single noisy
-    prediction called adversarial; ``restarts`` are chosen the same way (see ``pgd``).
+    prediction called adversarial; ``restarts`` are chosen the same way (see ``pgd``). ``fixed_randomness``
+    as ``pgd``'s.
     """
 
     def __init__(self, norm: str = "linf", eps: float | None = None, steps: int = 100,
                  loss: Literal["ce", "dlr"] = "ce", eot: int = 1, eot_batch: int | None = None, rho: float = 0.75,
                  random_start: bool = True, restarts: int = 1, restart_by: RestartRule = "loss",
-                 restart_draws: int = 10, gradient: str | None = None):
+                 restart_draws: int = 10, gradient: str | None = None, fixed_randomness: bool = False):
         self.set_budget("apgd", norm, eps)
         if steps < 1 or eot < 1 or (eot_batch is not None and eot_batch < 1) or not 0 < rho <= 1:
             raise BadParameter("apgd: needs steps >= 1, eot >= 1, eot_batch >= 1 and 0 < rho <= 1")
@@ -62,16 +63,19 @@ class APGD(Attack):
         self.gradient_choice = choose_gradient("apgd", gradient, eot, eot_batch, LOSSES[loss])
         self.eot, self.eot_batch = self.gradient_choice.eot, self.gradient_choice.eot_batch
         self.estimator: GradientEstimator = self.gradient_choice.estimator
+        self.set_fixed_randomness("apgd", fixed_randomness)
 
     def params(self) -> dict[str, Any]:
         # ``gradient`` only when eot/eot_batch do not say it all, so older records keep their cell ids
         return {"norm": self.norm, "eps": self.eps, "steps": self.steps, "loss": self.loss, "eot": self.eot,
                 "eot_batch": self.eot_batch, "rho": self.rho, "random_start": self.random_start,
                 "restarts": self.restarts, "restart_by": self.restart_by, "restart_draws": self.restart_draws,
-                **({"gradient": self.gradient_choice.text} if self.gradient_choice.text else {})}
+                **({"gradient": self.gradient_choice.text} if self.gradient_choice.text else {}),
+                **self.fixed_params()}
 
     def label(self) -> str:
         extra = self.gradient_choice.label + (f" R{self.restarts}" if self.restarts > 1 else "")
+        extra += " fixed-draw" if self.fixed_randomness else ""
         return f"APGD-{self.loss.upper()}-{self.steps} {self.geometry.label} ε={self.eps:g}{extra}"
 
     def perturb(self, model: Callable[..., Tensor], x: Tensor, y: Tensor, generator: torch.Generator,

@@ -109,6 +109,9 @@ class Attack(ABC):
     norm: str
     eps: float
     geometry: Norm
+    # the attack and the final evaluation run on one known purifier draw per clip (``bench.fixed_draws``);
+    # set by ``set_fixed_randomness`` in attacks that take the ``fixed_randomness`` option
+    fixed_randomness: bool = False
     # ε when the user gives none, per norm name (each norm's own ``default_eps``); the grid matcher reads it
     # to tell which record a grid cell means
     default_eps: ClassVar[Mapping[str, float]] = NormDefaults("default_eps")
@@ -117,6 +120,24 @@ class Attack(ABC):
         """Resolve and check ``norm`` and ``eps`` (``default_eps`` when None); one line when invalid."""
         self.geometry, self.eps = checked_budget(owner, norm, eps, self.default_eps)
         self.norm = self.geometry.name
+
+    def set_fixed_randomness(self, owner: str, fixed: bool) -> None:
+        """Fixed randomness (Liu et al., ICLR 2025): one known draw per clip; EOT over it would average one
+        gradient with itself, so it needs one draw per gradient."""
+        if fixed and self.draws_per_gradient > 1:
+            raise BadParameter(f"{owner}: fixed_randomness fixes one draw per clip, so EOT over it averages the "
+                               "same gradient; use eot=1")
+        self.fixed_randomness = bool(fixed)
+
+    def fixed_params(self) -> dict[str, Any]:
+        """``fixed_randomness`` for the record, only when set (older cells keep their ids)."""
+        return {"fixed_randomness": True} if self.fixed_randomness else {}
+
+    @property
+    def evaluation_draws(self) -> int:
+        """Fresh draws per clip the attack's own scoring uses (DiffHammer's N-evaluation); the cell must store
+        at least as many, so its worst@N and avg@N are the attack's. 0: none."""
+        return 0
 
     @property
     def budget(self) -> Budget:
@@ -153,7 +174,7 @@ class Attack(ABC):
         estimator = getattr(self, "estimator", None)
         if not isinstance(estimator, GradientEstimator):
             raise NotImplementedError(f"{type(self).__name__} has no estimator: override gradient_mode")
-        return estimator.mode
+        return "fixed" if self.fixed_randomness and estimator.mode == "exact" else estimator.mode
 
     def label(self) -> str:
         return type(self).__name__
@@ -176,6 +197,11 @@ class Attack(ABC):
         clone = copy.copy(self)
         clone.steps = steps  # type: ignore[attr-defined]
         return clone
+
+    def take_outcomes(self) -> dict[str, Any]:
+        """Per-clip outcomes the attack gathered since the last call (an ensemble's members), for the record,
+        and forget them; empty for attacks that gather none."""
+        return {}
 
     @property
     def classes(self) -> tuple[str, ...] | None:

@@ -30,4 +30,14 @@ def dlr(logits: Tensor, y: Tensor) -> Tensor:
     return -(z_y - best_other) / (ranked[:, -1] - ranked[:, -3] + 1e-12)
 
 
-LOSSES: dict[str, Loss] = {"ce": cross_entropy, "dlr": dlr}
+def cw(logits: Tensor, y: Tensor) -> Tensor:
+    """The margin loss of Carlini & Wagner (IEEE S&P 2017, f₆ without κ): max_{i≠y} z_i − z_y.
+
+    Positive exactly when the example is misclassified.
+    """
+    z_y = logits.gather(1, y.unsqueeze(1)).squeeze(1)
+    others = logits.scatter(1, y.unsqueeze(1), float("-inf"))
+    return others.amax(1) - z_y
+
+
+LOSSES: dict[str, Loss] = {"ce": cross_entropy, "dlr": dlr, "cw": cw}

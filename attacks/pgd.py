@@ -32,11 +32,15 @@ class PGD(Attack):
     ``restarts`` > 1 runs the attack that many times (every run after the first from a random start) and
     keeps, per example, the run ``restart_by`` rates best over ``restart_draws`` fresh draws: the highest
     mean loss, or the most misclassifying draws; never one noisy prediction.
+
+    ``fixed_randomness`` runs the attack and the final evaluation on one known purifier draw per clip (Liu
+    et al., ICLR 2025; ``bench.fixed_draws``): gradient mode ``fixed``.
     """
 
     def __init__(self, norm: str = "linf", eps: float | None = None, steps: int = 10, step_size: float | None = None,
                  random_start: bool = False, eot: int = 1, eot_batch: int | None = None, restarts: int = 1,
-                 restart_by: RestartRule = "loss", restart_draws: int = 10, gradient: str | None = None):
+                 restart_by: RestartRule = "loss", restart_draws: int = 10, gradient: str | None = None,
+                 fixed_randomness: bool = False):
         self.set_budget("pgd", norm, eps)
         if steps < 0 or eot < 1 or (eot_batch is not None and eot_batch < 1):
             raise BadParameter("pgd: needs eps > 0, steps >= 0, eot >= 1 and eot_batch >= 1")
@@ -48,13 +52,15 @@ class PGD(Attack):
         self.gradient_choice = choose_gradient("pgd", gradient, eot, eot_batch)
         self.eot, self.eot_batch = self.gradient_choice.eot, self.gradient_choice.eot_batch
         self.estimator: GradientEstimator = self.gradient_choice.estimator
+        self.set_fixed_randomness("pgd", fixed_randomness)
 
     def params(self) -> dict[str, Any]:
         # ``gradient`` only when eot/eot_batch do not say it all, so older records keep their cell ids
         return {"norm": self.norm, "eps": self.eps, "steps": self.steps, "step_size": self.step_size,
                 "random_start": self.random_start, "eot": self.eot, "eot_batch": self.eot_batch,
                 "restarts": self.restarts, "restart_by": self.restart_by, "restart_draws": self.restart_draws,
-                **({"gradient": self.gradient_choice.text} if self.gradient_choice.text else {})}
+                **({"gradient": self.gradient_choice.text} if self.gradient_choice.text else {}),
+                **self.fixed_params()}
 
     @property
     def prefix_consistent(self) -> bool:
@@ -65,6 +71,7 @@ class PGD(Attack):
     def label(self) -> str:
         extra = self.gradient_choice.label + (" rand" if self.random_start else "")
         extra += f" R{self.restarts}-{self.restart_by}" if self.restarts > 1 else ""
+        extra += " fixed-draw" if self.fixed_randomness else ""
         return f"PGD-{self.steps} {self.geometry.label} ε={self.eps:g}{extra}"
 
     def perturb(self, model: Callable[..., Tensor], x: Tensor, y: Tensor, generator: torch.Generator,

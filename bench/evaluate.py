@@ -23,6 +23,7 @@ from tqdm import tqdm
 from attacks.base import Attack, check_budget, enforce_budget
 from bench import sanity
 from bench.data.base import ClipSet
+from bench.fixed_draws import FixedDraw, fixed_seeds
 from bench.iterates import IterateTracker, draw_predictions
 from bench.model import DefendedModel
 from bench.protocols import HEADLINE, Draws, Protocol, default_protocols
@@ -61,12 +62,13 @@ def pre_attack_checks(model: DefendedModel, x: Tensor, y: Tensor, seed: int, dev
 
 
 def run_attack(model: DefendedModel, attack: Attack, waves: Tensor, labels: Tensor, seed: int, batch_size: int,
-               device: torch.device, progress: bool, desc: str,
-               keep: Sequence[int] = ()) -> tuple[Tensor, Tensor, int, float, IterateTracker]:
+               device: torch.device, progress: bool, desc: str, keep: Sequence[int] = (),
+               fixed: FixedDraw | None = None) -> tuple[Tensor, Tensor, int, float, IterateTracker]:
     """The attack over every batch: adversarial examples, first wrong iterate per clip (any_iter), the
     number of queries the attack made to the defended model, its seconds (iterate scoring excluded) and the
     tracker holding the iterates ``keep`` asks for. Batch b's attack and iterate draws come from generators
-    derived from (seed, b), so a batch's numbers do not depend on how many steps the batch before it ran."""
+    derived from (seed, b), so a batch's numbers do not depend on how many steps the batch before it ran.
+    With ``fixed`` (fixed randomness) the attack and the iterates see each clip's fixed draw."""
     started = time.perf_counter()
     counted = QueryCounter(model)
     tracker = IterateTracker(model, keep=keep)
@@ -82,9 +84,11 @@ def run_attack(model: DefendedModel, attack: Attack, waves: Tensor, labels: Tens
     adversarial, first_wrong = [], []
     for b, i in enumerate(batches):
         x, y = waves[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
-        tracker.begin(x, y, make_generator(seed, "eval-iter", b, device=device))
+        tracker.begin(x, y, make_generator(seed, "eval-iter", b, device=device),
+                      fixed.rows(i, i + len(x)) if fixed is not None else None)
         attack_gen = make_generator(seed, "attack", b, device=device)
-        x_adv = attack.perturb(counted, x, y, attack_gen, on_step=on_step).detach()
+        attacked = fixed.rows(i, i + len(x), counted) if fixed is not None else counted
+        x_adv = attack.perturb(attacked, x, y, attack_gen, on_step=on_step).detach()
         first_wrong.append(tracker.end(x_adv))
         if not steps:
             bar.update()
@@ -141,16 +145,21 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
     first = min(batch_size, CHECK_CLIPS)
     checks = pre_attack_checks(model, waves[:first], labels[:first], seed, device)
 
+    # fixed randomness: the attack, its iterates and the final evaluation see one known draw per clip
+    fixed = FixedDraw(model, fixed_seeds(seed, clips.ids)) if attack.fixed_randomness else None
+    attack.take_outcomes()  # nothing left over from another cell
     x_adv, first_wrong, queries, attack_seconds, tracker = run_attack(
-        model, attack, waves, labels, seed, batch_size, device, progress, desc, keep=score_at)
+        model, attack, waves, labels, seed, batch_size, device, progress, desc, keep=score_at, fixed=fixed)
+    outcomes = attack.take_outcomes()
     x_clean = waves.to(device)
-    repeatable = not getattr(model, "stochastic", True) and not checks["randomized"]
+    repeatable = fixed is not None or (not getattr(model, "stochastic", True) and not checks["randomized"])
+    scored_model = fixed if fixed is not None else model
     protocols = default_protocols(draws, vote)
-    final = score_examples(model, attack, x_adv, x_clean, labels, first_wrong, None, seed, batch_size, device,
-                           draws, repeatable, protocols)
+    final = score_examples(scored_model, attack, x_adv, x_clean, labels, first_wrong, None, seed, batch_size,
+                           device, draws, repeatable, protocols)
     scored_steps = []
     for k in score_at:
-        scored = score_examples(model, attack, tracker.iterate(k), x_clean, labels, first_wrong, k, seed,
+        scored = score_examples(scored_model, attack, tracker.iterate(k), x_clean, labels, first_wrong, k, seed,
                                 batch_size, device, draws, repeatable, protocols)
         scored_steps.append({"step": k, "label": attack.truncated(k).label(), **scored})
     snr = sanity.snr_db(x_clean, x_adv)
@@ -179,4 +188,6 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
     }
     if scored_steps:
         record["scored_steps"] = scored_steps
+    if outcomes:
+        record["members"] = outcomes
     return record

@@ -15,17 +15,20 @@ import torch
 from torch import Tensor
 
 from bench.errors import BadParameter
+from bench.fixed_draws import FixedDraw
 
 
 @torch.no_grad()
 def draw_predictions(model: Callable[..., Tensor], waves: Tensor, batch_size: int, device: torch.device,
                      generator: torch.Generator, draws: int) -> tuple[Tensor, Tensor]:
     """Predicted labels (draws, n) of ``draws`` fresh-randomness passes, and per clip whether every logit
-    of every pass was finite (both on the CPU)."""
+    of every pass was finite (both on the CPU). A ``FixedDraw`` model classifies each batch with its clips'
+    fixed draws."""
     preds, finite = [], []
     for i in range(0, len(waves), batch_size):
         x = waves[i : i + batch_size].to(device)
-        logits = [model(x, generator=generator) for _ in range(draws)]
+        batch_model = model.rows(i, i + len(x)) if isinstance(model, FixedDraw) else model
+        logits = [batch_model(x, generator=generator) for _ in range(draws)]
         preds.append(torch.stack([lg.argmax(1) for lg in logits]).cpu())
         finite.append(torch.stack([torch.isfinite(lg).all(1) for lg in logits]).all(0).cpu())
     if not preds:
@@ -49,9 +52,13 @@ class IterateTracker:
         self.kept: dict[int, list[Tensor]] = {k: [] for k in keep}
         self.batches = 0
 
-    def begin(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> None:
+    def begin(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None,
+              model: Callable[..., Tensor] | None = None) -> None:
+        """Start a batch; ``model``: the model this batch's iterates are classified with (default: the
+        tracker's; a batch's ``FixedDraw`` under fixed randomness)."""
         if generator is not None:
             self.generator = generator
+        self.batch_model = model if model is not None else self.model
         self.y = y
         self.first_wrong = torch.full((len(y),), -1, dtype=torch.long, device=y.device)
         self.iterates = 0
@@ -62,7 +69,7 @@ class IterateTracker:
         if x_iter.shape[0] != len(self.y):  # an attack working on a subset: its rows cannot be matched
             return
         started = time.perf_counter()
-        wrong = self.model(x_iter.detach(), generator=self.generator).argmax(1) != self.y
+        wrong = self.batch_model(x_iter.detach(), generator=self.generator).argmax(1) != self.y
         self.first_wrong = torch.where(wrong & (self.first_wrong < 0), self.iterates, self.first_wrong)
         if self.iterates in self.kept:
             self.kept[self.iterates].append(x_iter.detach().to("cpu", copy=True))

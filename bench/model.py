@@ -35,6 +35,12 @@ class DefendedModel(nn.Module):
     def stochastic(self) -> bool:
         return self.defense.stochastic
 
+    @property
+    def per_clip_draws(self) -> bool:
+        """Whether each row's draw can be replayed alone (``bench.row_draws``): a deterministic defense, or
+        one whose noise goes through ``bench.row_draws.randn``."""
+        return not self.defense.stochastic or self.defense.per_clip_draws
+
     def train(self, mode: bool = True) -> DefendedModel:
         return super().train(False)  # BN statistics and dropout never change under attack
 

@@ -32,6 +32,10 @@ class QueryCounter(nn.Module):
     def stochastic(self) -> bool:
         return bool(getattr(self.model, "stochastic", True))
 
+    @property
+    def per_clip_draws(self) -> bool:
+        return bool(getattr(self.model, "per_clip_draws", True))
+
     def forward(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
         self.queries += wave.shape[0]
         return self.model(wave, generator=generator)

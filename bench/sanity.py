@@ -67,7 +67,7 @@ def warnings(checks: dict[str, Any], declared_stochastic: bool, draws_per_gradie
     """One line per problem a reader of the cell must know about; ``draws_per_gradient`` is the attack's
     (the fresh draws of the defense averaged into each gradient: its EOT sample count)."""
     out = []
-    if checks["randomized"] and draws_per_gradient == 1 and mode not in QUERY_ONLY:
+    if checks["randomized"] and draws_per_gradient == 1 and mode not in QUERY_ONLY and mode != "fixed":
         out.append(f"the defense is randomized ({PASSES} forward passes differ) while the attack uses EOT = 1: "
                    "each gradient follows one random draw; use --eot (e.g. 20)")
     if checks["randomized"] and not declared_stochastic:

@@ -141,6 +141,10 @@ def plan(config: RunConfig) -> Plan:
     victim_overrides = {k: v for k, v in routed["victim"].items() if k not in VICTIM_EXTRA_KEYS}
     victim_params = resolve(f"victim {config.victim!r}", plugins["victim"].factory, victim_overrides)
     score_at = checked_score_at(attack, config.score_at)
+    if attack.evaluation_draws > config.draws:
+        raise BadParameter(f"{attack.label()} scores each clip over {attack.evaluation_draws} fresh draws; give "
+                           f"--draws {attack.evaluation_draws} or more so its record carries worst@"
+                           f"{attack.evaluation_draws} and avg@{attack.evaluation_draws}")
     attack_params = attack.params()
     spec: dict[str, Any] = {
         "schema": SCHEMA,

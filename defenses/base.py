@@ -20,6 +20,9 @@ class Defense(nn.Module):
     """
 
     stochastic: ClassVar[bool] = False
+    # every draw goes through ``bench.row_draws.randn`` (as ``defenses.diffusion.steps`` does), so a caller may
+    # give each row its own stream (gradient grafting, fixed randomness); a plain torch.Generator is unchanged
+    per_clip_draws: ClassVar[bool] = False
     gradient_mode: str = "exact"
 
     def purify_wave(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -33,6 +33,7 @@ class DualPure(Defense):
     """
 
     stochastic = True
+    per_clip_draws = True
 
     def __init__(self, t_w: int = 2, t_s: int = 1, config: Literal["slim", "paper"] = "slim",
                  weights: Path | None = None):

@@ -19,6 +19,7 @@ from bench.errors import BadParameter
 from bench.model import DefendedModel
 from bench.params import resolve, signature_params
 from bench.registry import IN_TREE_SOURCE, REGISTRY
+from bench.row_draws import randn
 from bench.weights import save_weights
 from defenses.base import Defense
 
@@ -45,13 +46,14 @@ class WaveNoise(Defense):
     """Gaussian noise on the waveform: a stochastic, differentiable toy defense."""
 
     stochastic = True
+    per_clip_draws = True
 
     def __init__(self, sigma: float = 0.01):
         super().__init__()
         self.sigma = sigma
 
     def purify_wave(self, wave: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        noise = torch.randn(wave.shape, generator=generator, device=wave.device, dtype=wave.dtype)
+        noise = randn(wave.shape, generator, wave.dtype, wave.device)
         return (wave + self.sigma * noise).clamp(-1, 1)
 
 

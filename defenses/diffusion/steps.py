@@ -13,13 +13,15 @@ import torch
 import torchsde
 from torch import Tensor, nn
 
+from bench.row_draws import RowGenerators, randn
+
 from defenses.diffusion.schedule import NoiseSchedule
 
 EpsNet = Callable[[Tensor, Tensor], Tensor]  # (x_t, 0-based step indices (B,)) → ε̂
 
 
-def gaussian(like: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+def gaussian(like: Tensor, generator: torch.Generator | RowGenerators | None) -> Tensor:
+    return randn(like.shape, generator, like.dtype, like.device)
 
 
 def _index(x: Tensor, t: int) -> Tensor:
@@ -123,7 +125,7 @@ def reverse_sde(net: EpsNet, schedule: NoiseSchedule, x_t: Tensor, t: int, gener
         return x_t
     schedule.check(t)
     y0 = x_t.flatten(1)
-    bm = _GridBrownian(torch.randn((t, *y0.shape), generator=generator, device=x_t.device, dtype=x_t.dtype))
+    bm = _GridBrownian(randn((t, *y0.shape), generator, x_t.dtype, x_t.device, row_dim=1))
     sde = _ReverseVPSDE(net, schedule, t, x_t.shape, drop_jacobian=grad == "adjoint")
     ts = torch.tensor([0.0, float(t)], device=x_t.device, dtype=x_t.dtype)
     if grad == "adjoint":

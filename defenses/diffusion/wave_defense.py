@@ -30,6 +30,7 @@ class WaveDiffusionDefense(Defense):
     """
 
     stochastic = True
+    per_clip_draws = True
     uses_network = True
 
     def __init__(self, t: int, config: str = "slim", weights: str | Path | None = None):
