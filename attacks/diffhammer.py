@@ -120,8 +120,10 @@ class DiffHammer(Attack):
              loss: Callable[[Tensor, Tensor], Tensor], generator: torch.Generator, draws: torch.Generator,
              policy: SelectionPolicy, on_step: StepCallback | None, first_step: int) -> None:
         x, y, x_adv = x_all[todo], y_all[todo], start
-        per_clip = self.em and self.grafting  # grafting replays each clip's chosen draw
-        if per_clip and not getattr(model, "per_clip_draws", True):
+        # grafting replays each clip's chosen draw, so it needs per-clip streams; the other modes use them
+        # where the defense has them, so grafted and full gradients are taken on the very same draws
+        per_clip = bool(getattr(model, "per_clip_draws", True))
+        if self.em and self.grafting and not per_clip:
             raise BadParameter("diffhammer: gradient grafting replays each clip's chosen draw, which this defense "
                                "cannot (its noise is drawn for the whole batch); use -o attack.grafting=false")
         eot = EOT(Autograd(loss), self.eot, self.batch) if self.eot > 1 else Autograd(loss)

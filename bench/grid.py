@@ -231,4 +231,6 @@ def _norm_label(norm: str) -> str:
 
 
 def _default_steps(attack: str) -> int:
-    return int(signature_params(REGISTRY.get("attack", attack).factory)["steps"].default)
+    """The attack's default step count; 0 for an attack without one (an ensemble), whose record is its final."""
+    steps = signature_params(REGISTRY.get("attack", attack).factory).get("steps")
+    return int(steps.default) if steps is not None else 0

@@ -25,7 +25,7 @@ from defenses.base import Defense
 
 T = 2048  # samples per toy clip: enough for a few mel frames, fast everywhere
 CLASSES = [f"c{i}" for i in range(10)]
-MODES = {"exact", "eot", "nes", "transfer", "query"}
+MODES = {"exact", "eot", "nes", "transfer", "query", "grafted", "suite"}
 
 
 def toy_waves(b: int = 6, seed: int = 0, t: int = T) -> torch.Tensor:
@@ -82,6 +82,8 @@ QUICK: dict[str, dict[str, Any]] = {
     "mifgsm": {"steps": 3},
     "tsmifgsm": {"steps": 2, "copies": 3, "max_shift": 50},
     "art": {"steps": 2, "eot": 2},
+    "diffhammer": {"steps": 2, "restarts": 2, "evaluations": 3},
+    "adaptive": {"evaluations": 3, "members": "pgd:steps=2+diffhammer:steps=2:restarts=1:evaluations=3"},
 }
 NEEDS_SURROGATE = {"mifgsm", "tsmifgsm"}
 
@@ -124,7 +126,7 @@ def test_attack_contract(name: str, norm: str, tiny_surrogate: dict[str, Any]):
     params = attack.params()
     factory = REGISTRY.get("attack", name).factory
     # ``gradient`` is recorded only when eot/eot_batch do not say it all (so older cells keep their ids)
-    assert set(params) == set(signature_params(factory)) - ({"gradient"} - set(params))
+    assert set(params) == set(signature_params(factory)) - ({"gradient", "fixed_randomness"} - set(params))
     json.dumps(params, allow_nan=False)
     rebuilt = {k: v for k, v in params.items() if k != "surrogate_weights"}
     if name in NEEDS_SURROGATE:

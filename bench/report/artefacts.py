@@ -44,6 +44,7 @@ class Value:
     n: int
     defense: str  # the record's labels, for the notes
     attack: str
+    cost: dict[str, float | None] = field(default_factory=dict)  # per clip: gradients, queries, seconds, memory
 
 
 @dataclass
@@ -82,14 +83,32 @@ def _index(records: list[dict[str, Any]]) -> dict[tuple[str, int], list[dict[str
     return index
 
 
-def _at(record: dict[str, Any], step: int) -> tuple[dict[str, float | None], str] | None:
+def protocols_of(grid: Grid) -> tuple[str, ...]:
+    """The protocols a grid's tables show: its ``protocols`` list, else final@1 and the paper's any_iter."""
+    return tuple(grid.extra.get("protocols", PROTOCOLS))
+
+
+def cost_of(record: dict[str, Any]) -> dict[str, float | None]:
+    """What the record's attack cost per clip: gradients backpropagated through the defended model, queries,
+    seconds of the attack, and the attack's peak memory (CUDA only; None elsewhere)."""
+    n = max(int(record.get("n", 0)), 1)
+    queries, memory = record.get("queries", {}), record.get("memory") or {}
+    gradients = queries.get("gradients")
+    peak = memory.get("peak_bytes")
+    return {"gradients": None if gradients is None else gradients / n, "queries": queries.get("total", 0) / n,
+            "seconds": float(record.get("seconds", {}).get("attack", 0.0)) / n,
+            "peak_mib": None if peak is None else peak / n / 2**20}
+
+
+def _at(record: dict[str, Any], step: int,
+        protocols: tuple[str, ...] = PROTOCOLS) -> tuple[dict[str, float | None], str] | None:
     """The table protocols' scores and the attack label of the record's attack stopped at ``step`` (None: not
     scored)."""
     if step == int(record["spec"]["attack"]["params"].get("steps") or 0):
-        return record_scores(record, PROTOCOLS), record["labels"]["attack"]
+        return record_scores(record, protocols), record["labels"]["attack"]
     for c in record.get("scored_steps", []):
         if c["step"] == step:
-            return record_scores(record, PROTOCOLS, step), c["label"]
+            return record_scores(record, protocols, step), c["label"]
     return None
 
 
@@ -102,11 +121,12 @@ def _conflict(run: GridRun, by_config: dict[str, list[dict[str, Any]]]) -> str:
             "report the folders apart or move the records you do not mean out")
 
 
-def _entries(run: GridRun, record: dict[str, Any]) -> list[tuple[str, str, float, str]]:
+def _entries(run: GridRun, record: dict[str, Any],
+             protocols: tuple[str, ...] = PROTOCOLS) -> list[tuple[str, str, float, str]]:
     """(column, protocol, value, attack label) of one record of ``run``."""
     entries = []
     for step, column in run.columns.items():
-        scored = _at(record, step)
+        scored = _at(record, step, protocols)
         if scored is not None:
             entries += [(column, p, v, scored[1]) for p, v in scored[0].items() if v is not None]
     if run.clean_column:
@@ -147,9 +167,11 @@ def collect(grid: Grid, profile: str, records: list[dict[str, Any]]) -> Artefact
             if run.row is None:
                 continue
             n, defense, seed = record["n"], record["labels"]["defense"], record["spec"]["seed"]
-            for column, protocol, value, attack in _entries(run, record):
+            cost = cost_of(record)
+            for column, protocol, value, attack in _entries(run, record, protocols_of(grid)):
                 sources[(run.row, column, protocol)][position].append(
-                    Value(run.row, column, protocol, seed, value, n, defense, attack))
+                    Value(run.row, column, protocol, seed, value, n, defense, attack,
+                          cost if protocol != CLEAN else {}))
     shared = []
     for (row, column, protocol), by_run in sources.items():  # one run per table cell: the most seeds, then first
         values = max(by_run.values(), key=len)
@@ -223,15 +245,19 @@ def render(art: Artefact, stem: str) -> dict[str, str]:
     with_paper = _has_numbers(art)
     md = [f"# {art.grid.title} — profile {art.profile}", ""]
     tex = []
-    for protocol in PROTOCOLS:
+    for protocol in protocols_of(art.grid):
         header, rows = table_rows(art, protocol, with_paper)
         md += [f"**{caption(art, protocol)}**", "", markdown_table(header, rows), ""]
         tex.append(latex_table(caption(art, protocol), header, rows, f"tab:{stem}-{protocol.replace('@', '')}"))
+    if art.grid.extra.get("cost"):
+        md += ["**Cost of each cell's attack, per clip (mean over seeds): gradients backpropagated through the "
+               "defended model · queries · attack seconds · peak MiB (CUDA only).**", "",
+               markdown_table(*cost_rows(art)), ""]
     md += ["## Cells", "", *notes(art), ""]
     if art.grid.layout != "table":
         md.insert(2, f"![{art.grid.title}]({stem}.png)\n")
     csv = ["artefact,profile,protocol,row,column,mean,std,seeds,seeds_expected,paper"]
-    for protocol in PROTOCOLS:
+    for protocol in protocols_of(art.grid):
         for row in art.rows():
             for column in art.columns():
                 values = [v.value for v in art.get(row, column, protocol)]
@@ -242,6 +268,29 @@ def render(art: Artefact, stem: str) -> dict[str, str]:
                          str(len(values)), str(art.seeds), fmt_paper(paper)]
                 csv.append(",".join(csv_cell(c) for c in cells))
     return {f"{stem}.md": "\n".join(md), f"{stem}.csv": "\n".join(csv) + "\n", f"{stem}.tex": "\n".join(tex)}
+
+
+def cost_rows(art: Artefact) -> tuple[list[str], list[list[str]]]:
+    """The cost table: per row and attack column, ``gradients · queries · seconds [· MiB]`` per clip."""
+    columns = [c for c in art.columns() if not art.is_clean(c)]
+    header = [art.grid.extra.get("row_header", "Defense"), *columns]
+    rows = []
+    for row in art.rows():
+        cells = [row]
+        for column in columns:
+            costs = [v.cost for v in art.get(row, column, HEADLINE) if v.cost]
+            if not costs:
+                cells.append(MISSING)
+                continue
+            mean = {k: [c[k] for c in costs if c.get(k) is not None] for k in costs[0]}
+            parts = [f"{sum(mean['gradients']) / len(mean['gradients']):.0f}" if mean.get("gradients") else "?",
+                     f"{sum(mean['queries']) / len(mean['queries']):.0f}",
+                     f"{sum(mean['seconds']) / len(mean['seconds']):.2f} s"]
+            if mean.get("peak_mib"):
+                parts.append(f"{sum(mean['peak_mib']) / len(mean['peak_mib']):.0f} MiB")
+            cells.append(" · ".join(parts))
+        rows.append(cells)
+    return header, rows
 
 
 def series(art: Artefact, protocol: str = HEADLINE) -> dict[str, list[tuple[str, float, float] | None]]:
