@@ -10,7 +10,7 @@ from torch import Tensor
 
 from attacks.base import Attack, StepCallback
 from attacks.gradients import EOT, Autograd
-from attacks.losses import LOSSES, cross_entropy
+from attacks.losses import LOSSES
 from attacks.selective import DrawStats, SelectionPolicy, em_direction, graft, n_draws
 from bench.errors import BadParameter
 from bench.registry import register
@@ -56,7 +56,7 @@ class DiffHammer(Attack):
                  em_lambda: float = 1.0, em_alpha: float = 0.5, grafting: bool = True, eot: int | None = None,
                  step_size: float | None = None, random_start: bool = True, batch: int | None = None):
         self.set_budget("diffhammer", norm, eps)
-        if steps < 1 or restarts < 1 or evaluations < 1 or em_steps < 0 or em_alpha < 0 or (eot is not None and eot < 1):
+        if min(steps, restarts, evaluations, eot or 1) < 1 or em_steps < 0 or em_alpha < 0:
             raise BadParameter("diffhammer: needs steps, restarts, evaluations, eot >= 1, em_steps >= 0, em_alpha >= 0")
         if batch is not None and batch < 1:
             raise BadParameter("diffhammer: batch (copies per call) must be >= 1")
