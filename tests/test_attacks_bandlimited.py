@@ -77,6 +77,14 @@ def test_defaults_params_and_label():
     assert eot.label() == "PGD-10 L∞ ε=0.002 EOT-4 R2-loss band 0–500 Hz" and not eot.prefix_consistent
 
 
+def test_fixed_randomness_passes_through_to_pgd():
+    attack, _ = REGISTRY.create("attack", "bandlimited", {"fixed_randomness": True})
+    assert attack.params()["fixed_randomness"] is True and attack.gradient_mode == "fixed"
+    assert attack.label() == "PGD-10 L∞ ε=0.002 fixed-draw band 0–1000 Hz"
+    with pytest.raises(BadParameter, match=r"^bandlimited: pgd: fixed_randomness"):
+        REGISTRY.create("attack", "bandlimited", {"fixed_randomness": True, "eot": 2})
+
+
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_most_of_the_perturbation_energy_lies_in_the_band(norm: str):
     model, x = toy_model(), toy_waves(b=4, t=SAMPLE_RATE)

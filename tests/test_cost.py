@@ -67,6 +67,12 @@ def test_a_pgd_eot_cell_counts_steps_times_eot_gradients_per_clip(options: dict[
                                 "device": "cpu"}  # not measured off CUDA: no pretend number
 
 
+def test_fixed_randomness_counts_its_gradients_through_the_fixed_draw():
+    attack, _ = REGISTRY.create("attack", "bandlimited", {"steps": 3, "fixed_randomness": True})
+    record = cell(attack)
+    assert record["queries"]["gradients"] == record["queries"]["total"] == attack.steps * CLIPS
+
+
 def test_query_only_and_transfer_attacks_count_no_gradient(tiny_surrogate):  # noqa: F811
     nes, _ = REGISTRY.create("attack", "pgd", {"steps": 2, "gradient": "nes:4"})
     record = cell(nes)
