@@ -25,6 +25,7 @@ from bench import sanity
 from bench.data.base import ClipSet
 from bench.fixed_draws import FixedDraw, fixed_seeds
 from bench.iterates import IterateTracker, draw_predictions
+from bench.memory import PeakMemory
 from bench.model import DefendedModel
 from bench.protocols import HEADLINE, Draws, Protocol, default_protocols
 from bench.queries import QueryCounter
@@ -63,14 +64,15 @@ def pre_attack_checks(model: DefendedModel, x: Tensor, y: Tensor, seed: int, dev
 
 def run_attack(model: DefendedModel, attack: Attack, waves: Tensor, labels: Tensor, seed: int, batch_size: int,
                device: torch.device, progress: bool, desc: str, keep: Sequence[int] = (),
-               fixed: FixedDraw | None = None) -> tuple[Tensor, Tensor, int, float, IterateTracker]:
-    """The attack over every batch: adversarial examples, first wrong iterate per clip (any_iter), the
-    number of queries the attack made to the defended model, its seconds (iterate scoring excluded) and the
-    tracker holding the iterates ``keep`` asks for. Batch b's attack and iterate draws come from generators
-    derived from (seed, b), so a batch's numbers do not depend on how many steps the batch before it ran.
-    With ``fixed`` (fixed randomness) the attack and the iterates see each clip's fixed draw."""
+               fixed: FixedDraw | None = None) -> tuple[Tensor, Tensor, dict[str, Any], float, IterateTracker]:
+    """The attack over every batch: adversarial examples, first wrong iterate per clip (any_iter), what the
+    attack cost (the record's ``queries``: queries, classifications and gradients through the defended model,
+    ``bench.queries``; and ``memory``: its peak on CUDA, ``bench.memory``), its seconds (iterate scoring
+    excluded) and the tracker holding the iterates ``keep`` asks for. Batch b's attack and iterate draws come
+    from generators derived from (seed, b), so a batch's numbers do not depend on how many steps the batch
+    before it ran. With ``fixed`` (fixed randomness) the attack and the iterates see each clip's fixed draw."""
     started = time.perf_counter()
-    counted = QueryCounter(model)
+    counted, memory = QueryCounter(model), PeakMemory(device)
     tracker = IterateTracker(model, keep=keep)
     batches = range(0, len(waves), batch_size)
     steps = int(getattr(attack, "expected_steps", 0))
@@ -82,6 +84,7 @@ def run_attack(model: DefendedModel, attack: Attack, waves: Tensor, labels: Tens
         tracker.observe(x_iter)
 
     adversarial, first_wrong = [], []
+    memory.start()
     for b, i in enumerate(batches):
         x, y = waves[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
         tracker.begin(x, y, make_generator(seed, "eval-iter", b, device=device),
@@ -93,10 +96,12 @@ def run_attack(model: DefendedModel, attack: Attack, waves: Tensor, labels: Tens
         if not steps:
             bar.update()
         adversarial.append(x_adv)
+    memory.stop()
     bar.close()
     x_adv = torch.cat(adversarial) if adversarial else waves.to(device)
     wrong = torch.cat(first_wrong) if first_wrong else torch.zeros(0, dtype=torch.long)
-    return x_adv, wrong, counted.queries, time.perf_counter() - started - tracker.seconds, tracker
+    cost = {"queries": counted.summary(len(waves)), "memory": memory.summary(min(batch_size, len(waves)))}
+    return x_adv, wrong, cost, time.perf_counter() - started - tracker.seconds, tracker
 
 
 def score_examples(model: DefendedModel, attack: Attack, x_adv: Tensor, x_clean: Tensor, labels: Tensor,
@@ -148,7 +153,7 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
     # fixed randomness: the attack, its iterates and the final evaluation see one known draw per clip
     fixed = FixedDraw(model, fixed_seeds(seed, clips.ids)) if attack.fixed_randomness else None
     attack.take_outcomes()  # nothing left over from another cell
-    x_adv, first_wrong, queries, attack_seconds, tracker = run_attack(
+    x_adv, first_wrong, cost, attack_seconds, tracker = run_attack(
         model, attack, waves, labels, seed, batch_size, device, progress, desc, keep=score_at, fixed=fixed)
     outcomes = attack.take_outcomes()
     x_clean = waves.to(device)
@@ -183,7 +188,8 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
         },
         "budget": final["budget"],
         "checks": checks,
-        "queries": {"total": queries, "per_clip": round(queries / n, 3) if n else 0.0},
+        "queries": cost["queries"],
+        "memory": cost["memory"],
         "seconds": {"attack": round(attack_seconds, 3), "total": round(time.perf_counter() - started, 3)},
     }
     if scored_steps:

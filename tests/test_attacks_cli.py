@@ -27,7 +27,11 @@ def one_record(results: Path, *extra: str) -> tuple[dict, str]:
 def test_fakebob_records_its_query_count(tmp_path: Path, tiny_synth):
     record, output = one_record(tmp_path, "--attack", "fakebob", "--steps", "3", "-o", "samples=4",
                                 "-o", "nes_batch=4")
-    assert record["queries"] == {"total": 10 * 4 * 4, "per_clip": 16.0}  # (steps + 1) × samples per clip
+    assert record["queries"] == {"total": 10 * 4 * 4, "per_clip": 16.0,  # (steps + 1) × samples per clip
+                                 "classifications": 0, "gradients": 0, "gradients_per_clip": 0.0,
+                                 "classifier_gradients": 0}  # NES queries logits only: no gradient
+    assert record["memory"] == {"peak_bytes": None, "baseline_bytes": None, "per_clip_bytes": None, "device": "cpu"}
+    assert "16 queries/clip, 0 gradients/clip" in output
     assert record["spec"]["gradient_mode"] == "nes" and "16 queries/clip" in output
     assert record["budget"]["max_linf"] <= 0.002 + 1e-6 and record["spec"]["attack"]["params"]["sigma"] == 0.001
 
@@ -38,7 +42,18 @@ def test_transfer_attack_crafts_on_the_surrogate_only(tmp_path: Path, tiny_synth
     assert params["surrogate"] == "resnext29" and params["eps"] == 0.004 and params["decay"] == 1.0
     assert params["surrogate_weights"] == f"sha256:{record['spec']['victim']['params']['weights_sha256']}"
     assert record["spec"]["gradient_mode"] == "transfer" and record["queries"]["total"] == 0
+    assert record["queries"]["gradients"] == record["queries"]["classifier_gradients"] == 0
     assert "robust any_iter" in output and "released code's metric" in output
+
+
+def test_bandlimited_runs_end_to_end_and_counts_its_gradients(tmp_path: Path, tiny_synth):
+    record, output = one_record(tmp_path, "--attack", "bandlimited", "--steps", "2", "--eot", "2",
+                                "-o", "attack.high_hz=500")
+    params = record["spec"]["attack"]["params"]
+    assert record["spec"]["attack"]["name"] == "bandlimited" and (params["low_hz"], params["high_hz"]) == (0.0, 500.0)
+    assert record["labels"]["attack"] == "PGD-2 L∞ ε=0.002 EOT-2 band 0–500 Hz" and "band 0–500 Hz" in output
+    assert record["budget"]["violations"] == 0 and record["budget"]["max_linf"] <= 0.002 + 1e-6
+    assert record["queries"]["gradients"] == 2 * 2 * 10 and "4 gradients/clip" in output  # steps × EOT × clips
 
 
 def test_randomized_defense_without_eot_is_flagged(tmp_path: Path, tiny_synth):

@@ -78,6 +78,7 @@ def tiny_surrogate(tmp_path: Path, temporary_plugin) -> dict[str, Any]:
 QUICK: dict[str, dict[str, Any]] = {
     "pgd": {"steps": 2, "eot": 2, "restarts": 2, "restart_draws": 2},
     "apgd": {"steps": 3, "eot": 2, "loss": "dlr"},
+    "bandlimited": {"steps": 2, "eot": 2, "restarts": 2, "restart_draws": 2, "low_hz": 50.0, "high_hz": 2000.0},
     "fakebob": {"steps": 2, "samples": 4, "nes_batch": 4},
     "mifgsm": {"steps": 3},
     "tsmifgsm": {"steps": 2, "copies": 3, "max_shift": 50},

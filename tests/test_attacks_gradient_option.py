@@ -27,7 +27,8 @@ def _run(attack: Any, seed: int = 0) -> torch.Tensor:
     return attack.perturb(model, x, labels_of(model, x), torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("name, extra", [("pgd", {"steps": "2"}), ("apgd", {"steps": "3", "loss": "dlr"})])
+@pytest.mark.parametrize("name, extra", [("pgd", {"steps": "2"}), ("apgd", {"steps": "3", "loss": "dlr"}),
+                                         ("bandlimited", {"steps": "2"})])
 def test_gradient_eot_is_the_eot_shorthand(name: str, extra: dict[str, str]):
     by_gradient, _ = REGISTRY.create("attack", name, {**extra, "gradient": "eot:4"})
     by_eot, _ = REGISTRY.create("attack", name, {**extra, "eot": "4"})

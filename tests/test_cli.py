@@ -98,7 +98,8 @@ def test_killed_run_resumes_without_redoing_or_changing_cells(tmp_path: Path, ti
 
 @pytest.mark.parametrize("extra, message", [
     (["--defense", "nope"], "unknown defense 'nope'; valid: "),
-    (["--attack", "pgd2"], "unknown attack 'pgd2'; valid: apgd, art, fakebob, mifgsm, pgd, tsmifgsm"),
+    (["--attack", "pgd2"], "unknown attack 'pgd2'; valid: adaptive, apgd, art, bandlimited, diffhammer, fakebob, "
+                           "mifgsm, pgd, tsmifgsm"),
     (["--surrogate", "vgg19"], "attack 'pgd' has no parameter 'surrogate'"),
     (["--draws", "2", "--vote", "3"], "--vote between 1 and --draws"),
     (["--attack", "fakebob", "--norm", "l2"], "attack 'fakebob': norm='l2' is not valid; expected one of 'linf'"),

@@ -106,7 +106,8 @@ def test_every_protocol_comes_from_one_attack_run_and_is_stored_per_sample():
     assert all(-1 <= w <= 3 for w in ps["first_wrong_iter"])  # iterates 0 (clean) to 3
     assert protocols["worst@6"] <= protocols["avg@6"]
     assert all(len(v) == 10 for v in ps.values())
-    assert record["queries"] == {"total": 30, "per_clip": 3.0}  # 3 steps x 10 clips, EOT 1
+    assert record["queries"] == {"total": 30, "per_clip": 3.0, "classifications": 0, "gradients": 30,
+                                 "gradients_per_clip": 3.0, "classifier_gradients": 0}  # 3 steps x 10 clips, EOT 1
     again = _cell(model, SpyPGD(eps=0.01, steps=3))
     assert {k: again[k] for k in ("protocols", "per_sample", "checks")} == \
         {k: record[k] for k in ("protocols", "per_sample", "checks")}

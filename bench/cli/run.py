@@ -12,6 +12,7 @@ from bench.cli._common import int_list, one_line_errors
 from bench.errors import BadParameter
 from bench.params import parse_assignments
 from bench.protocols import ANY_ITER, ANY_ITER_NOTE, protocol_order
+from bench.queries import cost_text
 from bench.runner import run, summarize
 from bench.spec import RunConfig, check_counts
 
@@ -99,8 +100,8 @@ def run_command(
     spec = cells[0].record["spec"]
     record = cells[0].record
     typer.echo(f"{record['labels']['defense']} × {record['labels']['attack']}: {len(cells)} seed(s), "
-               f"gradient {spec['gradient_mode']}, n={spec['data']['subset']['n']}, "
-               f"{record['queries']['per_clip']:g} queries/clip  (mean ± std over seeds, %)")
+               f"gradient {spec['gradient_mode']}, n={spec['data']['subset']['n']}, {cost_text(record)}  "
+               "(mean ± std over seeds, %)")
     rows = [("clean_acc_victim", "clean (victim)"), ("clean_acc", "clean (defended)")]
     rows += [(name, f"robust {name}") for name in sorted(record["protocols"], key=protocol_order)]
     rows += [(f"@{c['step']}", f"robust {c['label']}") for c in record.get("scored_steps", [])]
