@@ -94,10 +94,10 @@ def cost_of(record: dict[str, Any]) -> dict[str, float | None]:
     n = max(int(record.get("n", 0)), 1)
     queries, memory = record.get("queries", {}), record.get("memory") or {}
     gradients = queries.get("gradients")
-    peak = memory.get("peak_bytes")
+    peak = memory.get("per_clip_bytes")  # the peak is per batch: (peak − baseline) / clips per batch
     return {"gradients": None if gradients is None else gradients / n, "queries": queries.get("total", 0) / n,
             "seconds": float(record.get("seconds", {}).get("attack", 0.0)) / n,
-            "peak_mib": None if peak is None else peak / n / 2**20}
+            "peak_mib": None if peak is None else peak / 2**20}
 
 
 def _at(record: dict[str, Any], step: int,
