@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,62 @@ def test_cells_record_fixed_randomness_diffhammer_and_the_suite(tmp_path: Path, 
     out = runner.invoke(app, [*BASE, "--results", str(tmp_path / "x"), "--attack", "diffhammer",
                               "-o", "attack.evaluations=8"])
     assert out.exit_code != 0 and "--draws 8" in out.output
+
+
+ADAPTIVE_GRID = """
+title = "Tiny adaptive"
+paper = "dualpure"
+layout = "table"
+rows = ["DiffNoise"]
+columns = ["Clean", "PGD-2", "Fixed randomness", "Worst case"]
+caption = "tiny adaptive grid"
+protocols = ["final@1", "worst@2"]
+cost = true
+
+[profile.quick]
+n = 4
+seeds = 1
+batch_size = 4
+draws = 2
+options = { "data.voices" = 2, "data.clips_per_voice" = 2 }
+
+[[run]]
+row = "{defense}"
+column = "PGD-{steps}"
+clean_column = "Clean"
+defense = "diffnoise"
+steps = 2
+
+[[run]]
+row = "{defense}"
+column = "Fixed randomness"
+defense = "diffnoise"
+steps = 2
+options = { "attack.fixed_randomness" = true }
+
+[[run]]
+row = "{defense}"
+column = "Worst case"
+defense = "diffnoise"
+attack = "adaptive"
+options = { "attack.members" = "pgd:steps=1+pgd:steps=1:eot=2", "attack.evaluations" = 2 }
+"""
+
+
+def test_adaptive_artefact_shows_its_protocols_and_each_attacks_cost(tmp_path: Path, tiny_synth):
+    grid = tmp_path / "tinyadaptive.toml"
+    grid.write_text(ADAPTIVE_GRID)
+    out = runner.invoke(app, ["run", "--grid", str(grid), "--results", str(tmp_path / "runs"), "--threads", "1",
+                              "--no-progress"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["report", "--results", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                              "--grid", str(grid)])
+    assert out.exit_code == 0, out.output
+    md = (tmp_path / "out" / "tinyadaptive-quick.md").read_text()
+    assert "under protocol final@1" in md and "under protocol worst@2" in md and "any_iter" not in md
+    cost = md.split("**Cost of each cell's attack")[1].split("## Cells")[0]
+    row = next(line for line in cost.splitlines() if line.startswith("| DiffNoise"))
+    pgd, fixed, worst = (cell.strip() for cell in row.strip("|").split("|")[1:])
+    # PGD-2 backpropagates 2 gradients per clip; the suite at least its first member's 1, at most 1 + 2
+    assert pgd.startswith("2 · ") and fixed.startswith("2 · ") and worst.split(" · ")[0] in {"1", "2", "3"}
+    assert re.search(r"Fixed randomness.*fixed-draw", md)
