@@ -137,6 +137,8 @@ def plan(config: RunConfig) -> Plan:
     routed["attack"].update(flags)
     dataset, data_params = REGISTRY.create("dataset", config.data, routed["data"])
     defense_params = resolve(f"defense {config.defense!r}", plugins["defense"].factory, routed["defense"])
+    spec_params = getattr(plugins["defense"].factory, "spec_params", None)  # a Defense's (checks, keeps ids)
+    defense_params = spec_params(defense_params) if callable(spec_params) else defense_params
     attack, _ = REGISTRY.create("attack", config.attack, routed["attack"])
     victim_overrides = {k: v for k, v in routed["victim"].items() if k not in VICTIM_EXTRA_KEYS}
     victim_params = resolve(f"victim {config.victim!r}", plugins["victim"].factory, victim_overrides)

@@ -24,6 +24,14 @@ class Defense(nn.Module):
     # give each row its own stream (gradient grafting, fixed randomness); a plain torch.Generator is unchanged
     per_clip_draws: ClassVar[bool] = False
     gradient_mode: str = "exact"
+    # Options added after records were made are left out of a cell's spec while they hold these values, so
+    # those records keep their cell ids (as an attack records ``gradient`` only when eot does not say it all).
+    spec_defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def spec_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """The resolved parameters that identify this defense in a cell's spec (``spec_defaults`` left out)."""
+        return {k: v for k, v in params.items() if k not in cls.spec_defaults or cls.spec_defaults[k] != v}
 
     def purify_wave(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return wave

@@ -69,6 +69,8 @@ def test_randomized_defense_without_eot_is_flagged(tmp_path: Path, tiny_synth):
     (["audiopure", {"grad": "adjoint"}], ["pgd", {}], "adjoint"),
     (["audiopure", {"grad": "adjoint"}], ["pgd", {"eot": 2}], "adjoint+eot"),
     (["audiopure", {"grad": "adjoint"}], ["fakebob", {}], "nes"),
+    (["ddpm", {"grad": "checkpoint"}], ["pgd", {"eot": 2}], "checkpoint+eot"),
+    (["dualpure", {"grad": "surrogate"}], ["pgd", {}], "surrogate"),
     (["none", {}], ["mifgsm", {"surrogate": "resnext29"}], "transfer"),
     (["dualpure", {}], ["art", {"name": "HopSkipJump"}], "query"),
 ])

@@ -1,17 +1,21 @@
-"""The shared steps every diffusion defense is a recipe of: add noise, reverse steps, one-shot x0, reverse SDE.
+"""The shared steps every diffusion defense is a recipe of: add noise, reverse steps, one-shot x0, reverse SDE,
+and two that gradient modes use: deterministic DDIM steps (a surrogate purifier) and a checkpointed ε-network.
 
 Each step takes the ε-network, the schedule and a ``torch.Generator`` for its draws; none of them blocks
 gradients, so an attack backpropagates through every network call (unless a gradient mode says otherwise).
+Every draw happens outside the network calls, so a network call is a deterministic function of its inputs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Literal
 
 import torch
 import torchsde
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from bench.row_draws import RowGenerators, randn
 
@@ -44,6 +48,38 @@ def reverse(net: EpsNet, schedule: NoiseSchedule, x_t: Tensor, t: int, generator
 def one_shot(net: EpsNet, schedule: NoiseSchedule, x_t: Tensor, t: int) -> Tensor:
     """x̂0 from one network call at step t (Carlini et al., ICLR 2023, Eq. 2 of their denoiser)."""
     return schedule.predict_x0(x_t, t, net(x_t, _index(x_t, t)))
+
+
+def ddim(net: EpsNet, schedule: NoiseSchedule, x_t: Tensor, t: int, steps: int) -> Tensor:
+    """``steps`` deterministic DDIM steps t → 0 on the evenly spaced grid ⌊t·(K − i)/K⌋, i = 0..K (Song et al.,
+    ICLR 2021, Eq. 12 with σ = 0): x̂0 from ε̂, then x_m = sqrt(ᾱ_m) x̂0 + sqrt(1 − ᾱ_m) ε̂ at the next grid step m.
+
+    K network calls; K = 1 is ``one_shot``, K = 0 returns x_t itself (the identity denoiser of BPDA). The
+    surrogate purifier of Lee & Kim (ICCV 2023): fewer, larger reverse steps than the defense runs.
+    """
+    if not 0 <= steps <= t:
+        raise ValueError(f"ddim: {steps} steps from t={t}; need 0 <= steps <= t")
+    grid = [t * (steps - i) // steps for i in range(steps + 1)] if steps else [t]
+    x = x_t
+    for n, m in pairwise(grid):
+        eps = net(x, _index(x, n))
+        x0 = schedule.predict_x0(x, n, eps)
+        x = schedule.q_sample(x0, m, eps) if m > 0 else x0
+    return x
+
+
+def checkpointed(net: EpsNet) -> EpsNet:
+    """``net`` with activation checkpointing (Chen et al., "Training Deep Nets with Sublinear Memory Cost",
+    arXiv:1604.06174): a call keeps only its inputs for backward and recomputes its activations there, as
+    DiffAttack (Kang et al., NeurIPS 2023) and MEFA do for full gradients through every reverse step.
+
+    Exact, because every draw is made outside the call: the recomputation sees the same inputs and weights.
+    """
+
+    def call(x: Tensor, steps: Tensor) -> Tensor:
+        return checkpoint(net, x, steps, use_reentrant=False)
+
+    return call
 
 
 class _GridBrownian(torchsde.BrownianInterval.__mro__[1]):  # torchsde's BaseBrownian
