@@ -18,7 +18,6 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from bench.row_draws import RowGenerators, randn
-
 from defenses.diffusion.schedule import NoiseSchedule
 
 EpsNet = Callable[[Tensor, Tensor], Tensor]  # (x_t, 0-based step indices (B,)) → ε̂
