@@ -35,8 +35,11 @@ class DiffHammer(Attack):
     the current iterate ``evaluations`` = N times with fresh draws and takes each draw's gradient ``g_i`` and
     loss ``ℓ_i``; EM (``em_steps``) finds the direction shared by the draws most likely to break,
     E-step ``w_i = σ(λ (ℓ_i + η ⟨u(r), g_i⟩))`` (the first-order loss after a step η along the unit step u(r)
-    of the norm; η = ``step_size``), M-step ``r = Σ w_i g_i / Σ w_i``, started at the draw whose direction
-    raises the others' losses most (their ``seeds_select``). *Gradient grafting*: the ``g_i`` are taken at the
+    of the norm; η = ``em_eta``, by default the attack's step size), M-step ``r = Σ w_i g_i / Σ w_i``, started
+    at the draw whose direction raises the others' losses most (their ``seeds_select``). With grafting the
+    g_i live at the purified input (dB mels), where a step of the waveform's size is small: the first-order
+    term then barely moves the weights, which rank draws by their loss (set ``em_eta`` to a purified-space
+    step, e.g. 1 dB, to weigh direction agreement more). *Gradient grafting*: the ``g_i`` are taken at the
     purified input (classifier only: cheap), and ``r`` is carried back to the waveform through one full
     backward pass of the purifier on the draw most aligned with ``r``, replayed exactly (``RowGenerators``);
     ``grafting=false`` takes full gradients for every draw instead (N backward passes; for checking).
@@ -53,8 +56,9 @@ class DiffHammer(Attack):
 
     def __init__(self, norm: str = "linf", eps: float | None = None, steps: int = 50, restarts: int = 3,
                  losses: str = "cw,ce,dlr", evaluations: int = 10, em: bool = True, em_steps: int = 5,
-                 em_lambda: float = 1.0, em_alpha: float = 0.5, grafting: bool = True, eot: int | None = None,
-                 step_size: float | None = None, random_start: bool = True, batch: int | None = None):
+                 em_lambda: float = 1.0, em_alpha: float = 0.5, em_eta: float | None = None, grafting: bool = True,
+                 eot: int | None = None, step_size: float | None = None, random_start: bool = True,
+                 batch: int | None = None):
         self.set_budget("diffhammer", norm, eps)
         if min(steps, restarts, evaluations, eot or 1) < 1 or em_steps < 0 or em_alpha < 0:
             raise BadParameter("diffhammer: needs steps, restarts, evaluations, eot >= 1, em_steps >= 0, em_alpha >= 0")
@@ -66,12 +70,13 @@ class DiffHammer(Attack):
         self.grafting, self.random_start, self.batch = grafting, random_start, batch
         self.eot = eot if eot is not None else evaluations
         self.step_size = float(step_size if step_size is not None else 1.2 * self.eps / steps)
+        self.em_eta = float(em_eta if em_eta is not None else self.step_size)
 
     def params(self) -> dict[str, Any]:
         return {"norm": self.norm, "eps": self.eps, "steps": self.steps, "restarts": self.restarts,
                 "losses": ",".join(self.losses), "evaluations": self.evaluations, "em": self.em,
                 "em_steps": self.em_steps, "em_lambda": self.em_lambda, "em_alpha": self.em_alpha,
-                "grafting": self.grafting, "eot": self.eot, "step_size": self.step_size,
+                "em_eta": self.em_eta, "grafting": self.grafting, "eot": self.eot, "step_size": self.step_size,
                 "random_start": self.random_start, "batch": self.batch}
 
     @property
@@ -137,7 +142,7 @@ class DiffHammer(Attack):
             if k == self.steps or bool(stats.wrong.all()):
                 break
             if self.em:
-                direction, chosen = em_direction(stats, self.geometry, self.step_size, self.em_lambda, self.em_steps)
+                direction, chosen = em_direction(stats, self.geometry, self.em_eta, self.em_lambda, self.em_steps)
                 # at the purified input: grafted back to the waveform; full gradients are at the waveform already
                 direction = (graft(model, x_adv, direction, streams, chosen, len(x)) if self.grafting
                              else direction.view_as(x_adv))

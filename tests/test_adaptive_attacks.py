@@ -193,3 +193,18 @@ def test_adaptive_artefact_shows_its_protocols_and_each_attacks_cost(tmp_path: P
     # PGD-2 backpropagates 2 gradients per clip; the suite at least its first member's 1, at most 1 + 2
     assert pgd.startswith("2 · ") and fixed.startswith("2 · ") and worst.split(" · ")[0] in {"1", "2", "3"}
     assert re.search(r"Fixed randomness.*fixed-draw", md)
+
+
+def test_em_selects_the_direction_the_vulnerable_draws_share():
+    from attacks.norms import get_norm
+    from attacks.selective import DrawStats, em_direction
+
+    # four draws of one clip: two near breaking (loss 2) share direction e1, two far (loss -2) share e2
+    grads = torch.tensor([[[1.0, 0.0]], [[1.0, 0.1]], [[0.0, 1.0]], [[0.1, 1.0]]])
+    loss = torch.tensor([[2.0], [2.0], [-2.0], [-2.0]])
+    stats = DrawStats(loss, loss, loss > 0, grads)
+    r, chosen = em_direction(stats, get_norm("l2"), eta=1.0, lam=2.0, steps=5)
+    assert torch.nn.functional.cosine_similarity(r, torch.tensor([[1.0, 0.0]])).item() > 0.9
+    assert chosen.item() in (0, 1)
+    mean = grads.mean(0)  # what EOT averages: the two directions alike
+    assert torch.nn.functional.cosine_similarity(mean, torch.tensor([[1.0, 0.0]])).item() < 0.8
