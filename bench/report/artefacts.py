@@ -25,8 +25,9 @@ from bench.papers import paper_of
 from bench.protocols import ANY_ITER, ANY_ITER_NOTE, HEADLINE
 from bench.report.configs import bare, config_key, config_spec, suffixes
 from bench.report.format import MISSING, csv_cell, fmt_cell, fmt_paper, latex_table, markdown_table
-from bench.report.scores import record_scores
+from bench.report.scores import per_clip, record_scores
 from bench.spec import plan
+from bench.stats import clip_bootstrap
 from bench.stats import mean_std
 
 CONFLICT = "conflict"  # a cell records of two configurations fit: neither shown (the notes say what differs)
@@ -45,6 +46,7 @@ class Value:
     defense: str  # the record's labels, for the notes
     attack: str
     cost: dict[str, float | None] = field(default_factory=dict)  # per clip: gradients, queries, seconds, memory
+    clips: tuple[float, ...] | None = None  # per-clip robustness under the protocol (for intervals)
 
 
 @dataclass
@@ -101,14 +103,14 @@ def cost_of(record: dict[str, Any]) -> dict[str, float | None]:
 
 
 def _at(record: dict[str, Any], step: int,
-        protocols: tuple[str, ...] = PROTOCOLS) -> tuple[dict[str, float | None], str] | None:
-    """The table protocols' scores and the attack label of the record's attack stopped at ``step`` (None: not
-    scored)."""
+        protocols: tuple[str, ...] = PROTOCOLS) -> tuple[dict[str, float | None], str, int | None] | None:
+    """The table protocols' scores, the attack label and the scored step (None: the final examples) of the
+    record's attack stopped at ``step`` (None: not scored)."""
     if step == int(record["spec"]["attack"]["params"].get("steps") or 0):
-        return record_scores(record, protocols), record["labels"]["attack"]
+        return record_scores(record, protocols), record["labels"]["attack"], None
     for c in record.get("scored_steps", []):
         if c["step"] == step:
-            return record_scores(record, protocols, step), c["label"]
+            return record_scores(record, protocols, step), c["label"], step
     return None
 
 
@@ -121,19 +123,29 @@ def _conflict(run: GridRun, by_config: dict[str, list[dict[str, Any]]]) -> str:
             "report the folders apart or move the records you do not mean out")
 
 
-def _entries(run: GridRun, record: dict[str, Any],
-             protocols: tuple[str, ...] = PROTOCOLS) -> list[tuple[str, str, float, str]]:
-    """(column, protocol, value, attack label) of one record of ``run``."""
+def _entries(run: GridRun, record: dict[str, Any], protocols: tuple[str, ...] = PROTOCOLS,
+             with_clips: bool = False) -> list[tuple[str, str, float, str, tuple[float, ...] | None]]:
+    """(column, protocol, value, attack label, per-clip scores if ``with_clips``) of one record of ``run``."""
     entries = []
     for step, column in run.columns.items():
         scored = _at(record, step, protocols)
-        if scored is not None:
-            entries += [(column, p, v, scored[1]) for p, v in scored[0].items() if v is not None]
+        if scored is None:
+            continue
+        for p, v in scored[0].items():
+            if v is not None:
+                clips = per_clip(record, p, scored[2]) if with_clips else None
+                entries.append((column, p, v, scored[1], None if clips is None else tuple(clips)))
     if run.clean_column:
-        entries.append((run.clean_column, CLEAN, record["clean_acc"], "clean, defended"))
+        entries.append((run.clean_column, CLEAN, record["clean_acc"], "clean, defended", None))
     if run.bare_column:
-        entries.append((run.bare_column, CLEAN, record["clean_acc_victim"], "clean, bare victim"))
+        entries.append((run.bare_column, CLEAN, record["clean_acc_victim"], "clean, bare victim", None))
     return entries
+
+
+def intervals_of(grid: Grid) -> bool:
+    """Whether the grid's robust cells show a 95 % clip-bootstrap interval (grid key ``interval =
+    "clip_bootstrap"``) instead of the std over seeds."""
+    return grid.extra.get("interval") == "clip_bootstrap"
 
 
 def collect(grid: Grid, profile: str, records: list[dict[str, Any]]) -> Artefact:
@@ -168,10 +180,11 @@ def collect(grid: Grid, profile: str, records: list[dict[str, Any]]) -> Artefact
                 continue
             n, defense, seed = record["n"], record["labels"]["defense"], record["spec"]["seed"]
             cost = cost_of(record)
-            for column, protocol, value, attack in _entries(run, record, protocols_of(grid)):
+            for column, protocol, value, attack, clips in _entries(run, record, protocols_of(grid),
+                                                                    intervals_of(grid)):
                 sources[(run.row, column, protocol)][position].append(
                     Value(run.row, column, protocol, seed, value, n, defense, attack,
-                          cost if protocol != CLEAN else {}))
+                          cost if protocol != CLEAN else {}, clips))
     shared = []
     for (row, column, protocol), by_run in sources.items():  # one run per table cell: the most seeds, then first
         values = max(by_run.values(), key=len)
@@ -191,12 +204,25 @@ def table_rows(art: Artefact, protocol: str, with_paper: bool) -> tuple[list[str
     for row in art.rows():
         cells = [row]
         for column in art.columns():
-            values = [v.value for v in art.get(row, column, protocol)]
+            found = art.get(row, column, protocol)
+            values = [v.value for v in found]
             text = CONFLICT if not values and (row, column) in art.conflicts else fmt_cell(values, art.seeds)
+            if values and intervals_of(art.grid) and not art.is_clean(column):
+                text = _interval_cell(found, art.seeds) or text
             paper = _paper_value(art, row, column) if with_paper else None
             cells.append(text if paper is None else f"{text} [{fmt_paper(paper)}]")
         rows.append(cells)
     return header, rows
+
+
+def _interval_cell(values: list[Value], expected: int) -> str | None:
+    """``mean [low, high]``: the 95 % clip bootstrap over clips and seeds (None: per-clip scores missing)."""
+    clips = [v.clips for v in values]
+    if any(c is None for c in clips) or len({len(c) for c in clips}) != 1:
+        return None
+    mean, low, high = clip_bootstrap(clips)
+    text = f"{mean:.1f} [{low:.1f}, {high:.1f}]"
+    return text + (f" ({len(values)}/{expected} seeds)" if len(values) < expected else "")
 
 
 def _paper_value(art: Artefact, row: str, column: str) -> float | None:
@@ -213,7 +239,9 @@ def caption(art: Artefact, protocol: str) -> str:
     note = f" ({ANY_ITER_NOTE})" if protocol == ANY_ITER else ""
     paper = paper_of(art.grid.paper)
     paper_part = f"; [paper] = {paper.source}, its metric {paper.protocol}" if _has_numbers(art) else ""
-    return (f"{art.grid.title}. {art.grid.caption} Cells: accuracy (%), mean ± sample std over seeds, "
+    spread = ("robust cells mean [95 % clip-bootstrap interval over clips and seeds], clean cells mean ± sample "
+              "std over seeds" if intervals_of(art.grid) else "mean ± sample std over seeds")
+    return (f"{art.grid.title}. {art.grid.caption} Cells: accuracy (%), {spread}, "
             f"profile {art.profile}, robust accuracy under protocol {protocol}{note}{paper_part}.")
 
 
