@@ -28,6 +28,7 @@ from bench.io import atomic_write_json
 from bench.model import DefendedModel
 from bench.params import jsonable
 from bench.registry import REGISTRY
+from bench.report.format import fmt_duration
 from bench.victim_loader import victim_frontend
 
 PERF_SCHEMA = 1
@@ -102,7 +103,7 @@ def run_perf(defenses: Iterable[str] | None, batches: Iterable[int], repeats: in
                     record = measure(name, batch, repeats, dev)
                     atomic_write_json(Path(out) / f"{name}-{dev.type}-b{batch}{SUFFIX}", record)
                     s = record["seconds_per_clip"]
-                    log(f"{name:<14} {dev.type:<5} batch {batch:>3}: {s['mean']:.4f} ± {s['std']:.4f} s/clip")
+                    log(f"{name:<14} {dev.type:<5} batch {batch:>3}: {fmt_duration(s['mean'], s['std'])} per clip")
                     records.append(record)
     finally:
         torch.set_num_threads(previous)

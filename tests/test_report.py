@@ -116,7 +116,9 @@ def test_perf_records_make_table4_and_finding_d(tmp_path: Path, tiny_runs):
     files = report(results, tmp_path / "out", grids[:1], perf)
     table4 = files["table4.md"].decode()
     assert "| Defense | cpu batch 1 | cpu batch 16 | paper (RTX 3090) |" in table4
-    assert "| DualPure | 0.0100 ± 0.0010 | missing | 0.0266 |" in table4
+    assert "| DualPure | 10 ± 1 ms | missing | 26.6 ms |" in table4
+    from bench.report.format import fmt_duration  # a batched GPU purifier: microseconds, never "0.0000 s"
+    assert fmt_duration(6.4e-4, 1e-5) == "640 ± 10 µs" and fmt_duration(1.742) == "1.74 s"
     assert "**shown on cpu: DualPure 0.0100 s/clip, fastest dualpure 0.0100**" in files["index.md"].decode()
     assert {"table4.csv", "table4.tex"} <= set(files)
 

@@ -15,7 +15,7 @@ MISSING = "missing"
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
           "$": r"\$", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "ε": r"$\varepsilon$",
           "∞": r"$\infty$", "±": r"$\pm$", "×": r"$\times$", "→": r"$\to$", "≤": r"$\le$", "≥": r"$\ge$",
-          "≈": r"$\approx$", "—": "---", "–": "--", "·": r"$\cdot$", "…": r"\dots{}", "∇": r"$\nabla$"}
+          "≈": r"$\approx$", "µ": r"$\mu$", "—": "---", "–": "--", "·": r"$\cdot$", "…": r"\dots{}", "∇": r"$\nabla$"}
 
 
 def fmt_cell(values: Sequence[float], expected: int | None = None, digits: int = 1, empty: str = MISSING) -> str:
@@ -28,6 +28,15 @@ def fmt_cell(values: Sequence[float], expected: int | None = None, digits: int =
     if expected is not None and len(values) < expected:
         text += f" ({len(values)}/{expected} seeds)"
     return text
+
+
+def fmt_duration(mean: float, std: float | None = None) -> str:
+    """``mean ± std`` in the unit that keeps three significant digits readable: s, ms or µs (a GPU's batched
+    purifier takes microseconds per clip, which ``0.0000 s`` hides)."""
+    scale, unit = next(((f, u) for f, u in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")) if abs(mean) >= f),
+                       (1e-6, "µs"))
+    text = f"{mean / scale:.3g}"
+    return (text if std is None else f"{text} ± {std / scale:.2g}") + f" {unit}"
 
 
 def csv_cell(text: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.papers import Paper
 from bench.perf import DIFFUSION, perf_lookup
-from bench.report.format import MISSING, csv_cell, fmt_paper, latex_table, markdown_table
+from bench.report.format import MISSING, csv_cell, fmt_duration, fmt_paper, latex_table, markdown_table
 
 
 def timing_table(paper: Paper, artefact: str, perf: list[dict[str, Any]]) -> dict[str, str]:
@@ -29,12 +29,12 @@ def timing_table(paper: Paper, artefact: str, perf: list[dict[str, Any]]) -> dic
         for d, b in columns:
             r = lookup.get((name, d, b))
             s = r["seconds_per_clip"] if r else None
-            cells.append(MISSING if s is None else f"{s['mean']:.4f} ± {s['std']:.4f}")
+            cells.append(MISSING if s is None else fmt_duration(s["mean"], s["std"]))
             if r:
                 csv.append(",".join([name, d, str(b), f"{s['mean']:.6f}", f"{s['std']:.6f}", str(r["repeats"]),
                                      csv_cell(r["environment"].get("device_name", "")), fmt_paper(value)]))
-        rows.append([*cells, fmt_paper(value)])
-    caption = (f"{title.partition(':')[0]}: purification seconds per clip (wave purifier + mel frontend + mel "
+        rows.append([*cells, "" if value is None else fmt_duration(value)])
+    caption = (f"{title.partition(':')[0]}: purification time per clip (wave purifier + mel frontend + mel "
                "purifier, no_grad, warm-up excluded, device synchronised), mean ± std over repeats. "
                + paper.notes.get(artefact, ""))
     md = "\n".join([f"# {title}", "", f"**{caption}**", "", markdown_table(header, rows), ""])
