@@ -196,7 +196,8 @@ def test_adaptive_artefact_shows_its_protocols_and_each_attacks_cost(tmp_path: P
     assert re.search(r"Fixed randomness.*fixed-draw", md)
     # robust cells: mean [95 % clip-bootstrap interval], the mean the record's own final@1; clean: mean alone
     final = md.split("under protocol final@1")[1].split("**")[1]
-    cells = [c.strip() for c in next(x for x in final.splitlines() if x.startswith("| DiffNoise")).strip("|").split("|")]
+    line = next(x for x in final.splitlines() if x.startswith("| DiffNoise"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
     record = next(r for r in iter_records(tmp_path / "runs") if r["spec"]["attack"]["name"] == "pgd"
                   and not r["spec"]["attack"]["params"].get("fixed_randomness"))
     mean, low, high = map(float, re.fullmatch(r"([\d.]+) \[([\d.]+), ([\d.]+)\]", cells[2]).groups())

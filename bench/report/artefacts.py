@@ -27,8 +27,7 @@ from bench.report.configs import bare, config_key, config_spec, suffixes
 from bench.report.format import MISSING, csv_cell, fmt_cell, fmt_paper, latex_table, markdown_table
 from bench.report.scores import per_clip, record_scores
 from bench.spec import plan
-from bench.stats import clip_bootstrap
-from bench.stats import mean_std
+from bench.stats import clip_bootstrap, mean_std
 
 CONFLICT = "conflict"  # a cell records of two configurations fit: neither shown (the notes say what differs)
 CLEAN = "clean"  # the pseudo-protocol of clean-accuracy columns: the same in every protocol's table
