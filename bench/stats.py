@@ -28,3 +28,11 @@ def clip_bootstrap(scores: Sequence[Sequence[float]], level: float = 0.95, resam
     means = per_clip[draws].mean(axis=1)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return 100 * float(per_clip.mean()), 100 * float(low), 100 * float(high)
+
+
+def interval_or_none(scores: Sequence[Sequence[float] | None]) -> tuple[float, float, float] | None:
+    """``clip_bootstrap`` of per-seed per-clip scores, or None when a seed has none stored (a migrated record)
+    or the seeds cover different numbers of clips: no interval rather than one over unmatched clips."""
+    if not scores or any(s is None for s in scores) or len({len(s) for s in scores}) != 1:
+        return None
+    return clip_bootstrap(scores)

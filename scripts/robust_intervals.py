@@ -3,8 +3,8 @@
     python scripts/robust_intervals.py RESULTS [RESULTS ...] [--protocols final@1,worst@10]
 
 One row per configuration (records that differ only in the seed): defense and attack labels, clips × seeds,
-each protocol's mean [95 % interval] over clips and seeds (``bench.stats.clip_bootstrap``), and the attack's
-gradients, queries and seconds per clip.
+each protocol's mean [95 % interval] over clips and seeds (``bench.stats.interval_or_none``: the clip
+bootstrap), and the attack's gradients, queries and seconds per clip.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.report.scores import per_clip
 from bench.results import iter_records
-from bench.stats import clip_bootstrap
+from bench.stats import interval_or_none
 
 
 def main() -> None:
@@ -35,11 +35,12 @@ def main() -> None:
         first, n = records[0], sum(r["n"] for r in records)
         cells = []
         for protocol in protocols:
-            scores = [per_clip(r, protocol) for r in sorted(records, key=lambda r: r["spec"]["seed"])]
-            if any(s is None for s in scores) or len({len(s) for s in scores}) != 1:
+            interval = interval_or_none([per_clip(r, protocol)
+                                         for r in sorted(records, key=lambda r: r["spec"]["seed"])])
+            if interval is None:
                 cells.append("–")
                 continue
-            mean, low, high = clip_bootstrap(scores)
+            mean, low, high = interval
             cells.append(f"{mean:.1f} [{low:.1f}, {high:.1f}]")
         grads = sum(r["queries"].get("gradients", 0) for r in records) / n
         queries = sum(r["queries"]["total"] for r in records) / n

@@ -27,7 +27,7 @@ from bench.report.configs import bare, config_key, config_spec, suffixes
 from bench.report.format import MISSING, csv_cell, fmt_cell, fmt_paper, latex_table, markdown_table
 from bench.report.scores import per_clip, record_scores
 from bench.spec import plan
-from bench.stats import clip_bootstrap, mean_std
+from bench.stats import interval_or_none, mean_std
 
 CONFLICT = "conflict"  # a cell records of two configurations fit: neither shown (the notes say what differs)
 CLEAN = "clean"  # the pseudo-protocol of clean-accuracy columns: the same in every protocol's table
@@ -216,10 +216,10 @@ def table_rows(art: Artefact, protocol: str, with_paper: bool) -> tuple[list[str
 
 def _interval_cell(values: list[Value], expected: int) -> str | None:
     """``mean [low, high]``: the 95 % clip bootstrap over clips and seeds (None: per-clip scores missing)."""
-    clips = [v.clips for v in values]
-    if any(c is None for c in clips) or len({len(c) for c in clips}) != 1:
+    interval = interval_or_none([v.clips for v in values])
+    if interval is None:
         return None
-    mean, low, high = clip_bootstrap(clips)
+    mean, low, high = interval
     text = f"{mean:.1f} [{low:.1f}, {high:.1f}]"
     return text + (f" ({len(values)}/{expected} seeds)" if len(values) < expected else "")
 
