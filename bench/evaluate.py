@@ -8,27 +8,31 @@ The record also holds the default protocols' scores, for the run's summary. The 
 clean evaluation, the per-iterate (any_iter) and the final evaluation draw from separate generators derived
 from the cell's seed (the attack's and the per-iterate ones also from the batch index), so none shifts
 another.
+
+No work a deterministic model makes identical is done twice: a deterministic defense is classified once per
+example, its any_iter predictions are the attack's own forward passes (``IterateTracker``'s reuse), and the
+record says where the seconds went (``seconds``: attack, tracking, scoring, checks, clean, total).
+Work a cell shares with the other seeds of its run (``SeedShared``) is done once per run.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from attacks.base import Attack, check_budget, enforce_budget
 from bench import sanity
+from bench.attack_run import run_attack
 from bench.data.base import ClipSet
 from bench.fixed_draws import FixedDraw, fixed_seeds
-from bench.iterates import IterateTracker, draw_predictions
-from bench.memory import PeakMemory
+from bench.iterates import draw_predictions
 from bench.model import DefendedModel
 from bench.protocols import HEADLINE, Draws, Protocol, default_protocols
-from bench.queries import QueryCounter
 from bench.seeding import make_generator
 
 CHECK_CLIPS = 32  # clips the randomness and gradient checks run on (the first ones)
@@ -54,54 +58,14 @@ def _rounded(values: Tensor) -> list[float | None]:
     return [float(f"{v:.6g}") if v == v and abs(v) != float("inf") else None for v in values.tolist()]
 
 
-def pre_attack_checks(model: DefendedModel, x: Tensor, y: Tensor, seed: int, device: torch.device) -> dict[str, Any]:
-    """Randomness and input-gradient checks on the first batch of clean clips."""
+def pre_attack_checks(model: DefendedModel, x: Tensor, y: Tensor, seed: int, device: torch.device,
+                      first: Tensor | None = None) -> dict[str, Any]:
+    """Randomness and input-gradient checks on the first batch of clean clips; ``first``: logits of ``x`` a
+    deterministic model already gave (its first randomness pass, saved)."""
     generator = make_generator(seed, "checks", device=device)
     x, y = x.to(device), y.to(device)
-    return {"randomized": sanity.is_randomized(model, x, generator),
+    return {"randomized": sanity.is_randomized(model, x, generator, first=first),
             "input_gradient": sanity.input_gradient(model, x, y, generator)}
-
-
-def run_attack(model: DefendedModel, attack: Attack, waves: Tensor, labels: Tensor, seed: int, batch_size: int,
-               device: torch.device, progress: bool, desc: str, keep: Sequence[int] = (),
-               fixed: FixedDraw | None = None) -> tuple[Tensor, Tensor, dict[str, Any], float, IterateTracker]:
-    """The attack over every batch: adversarial examples, first wrong iterate per clip (any_iter), what the
-    attack cost (the record's ``queries``: queries, classifications and gradients through the defended model,
-    ``bench.queries``; and ``memory``: its peak on CUDA, ``bench.memory``), its seconds (iterate scoring
-    excluded) and the tracker holding the iterates ``keep`` asks for. Batch b's attack and iterate draws come
-    from generators derived from (seed, b), so a batch's numbers do not depend on how many steps the batch
-    before it ran. With ``fixed`` (fixed randomness) the attack and the iterates see each clip's fixed draw."""
-    started = time.perf_counter()
-    counted, memory = QueryCounter(model), PeakMemory(device)
-    tracker = IterateTracker(model, keep=keep)
-    batches = range(0, len(waves), batch_size)
-    steps = int(getattr(attack, "expected_steps", 0))
-    bar = tqdm(total=max(steps, 1) * len(batches), desc=desc or "attack", unit="step", disable=not progress,
-               leave=False)
-
-    def on_step(step: int, x_iter: Tensor) -> None:
-        bar.update()
-        tracker.observe(x_iter)
-
-    adversarial, first_wrong = [], []
-    memory.start()
-    for b, i in enumerate(batches):
-        x, y = waves[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
-        tracker.begin(x, y, make_generator(seed, "eval-iter", b, device=device),
-                      fixed.rows(i, i + len(x)) if fixed is not None else None)
-        attack_gen = make_generator(seed, "attack", b, device=device)
-        attacked = fixed.rows(i, i + len(x), counted) if fixed is not None else counted
-        x_adv = attack.perturb(attacked, x, y, attack_gen, on_step=on_step).detach()
-        first_wrong.append(tracker.end(x_adv))
-        if not steps:
-            bar.update()
-        adversarial.append(x_adv)
-    memory.stop()
-    bar.close()
-    x_adv = torch.cat(adversarial) if adversarial else waves.to(device)
-    wrong = torch.cat(first_wrong) if first_wrong else torch.zeros(0, dtype=torch.long)
-    cost = {"queries": counted.summary(len(waves)), "memory": memory.summary(min(batch_size, len(waves)))}
-    return x_adv, wrong, cost, time.perf_counter() - started - tracker.seconds, tracker
 
 
 def score_examples(model: DefendedModel, attack: Attack, x_adv: Tensor, x_clean: Tensor, labels: Tensor,
@@ -130,9 +94,44 @@ def score_examples(model: DefendedModel, attack: Attack, x_adv: Tensor, x_clean:
     }
 
 
+@dataclass
+class SeedShared:
+    """Work the cells of one run share, because it does not depend on the seed: the bare victim's clean
+    flags (deterministic), and a whole measured cell when nothing in it drew randomness (a deterministic
+    defense, checked so, under an attack that drew nothing from its generator): every seed's record is then
+    that cell's (``bench.runner`` copies it, saying so in ``seconds``)."""
+
+    clean_victim: Tensor | None = None
+    cell: dict[str, Any] | None = None
+    cell_seed: int | None = None
+
+
+def _clean(model: DefendedModel, waves: Tensor, labels: Tensor, seed: int, batch_size: int, device: torch.device,
+           shared: SeedShared, first: int) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Clean correctness of the bare victim (once per run) and of the defended model, and for a deterministic
+    model the logits of the first ``first`` clips (the randomness check's first pass; 0: none kept)."""
+    if shared.clean_victim is None:
+        bare = lambda x: model.classifier(model.frontend(x))  # noqa: E731 - the undefended victim
+        shared.clean_victim = correct(bare, waves, labels, batch_size, device)
+    generator = make_generator(seed, "eval-clean", device=device)
+    if getattr(model, "stochastic", True) or not 0 < first <= batch_size:
+        return shared.clean_victim, correct(model, waves, labels, batch_size, device, generator), None
+    kept: list[Tensor] = []
+
+    def classify(x: Tensor, generator: torch.Generator) -> Tensor:
+        logits = model(x, generator=generator)
+        if not kept:
+            kept.append(logits[:first])
+        return logits
+
+    flags = correct(classify, waves, labels, batch_size, device, generator)
+    return shared.clean_victim, flags, kept[0] if kept else None
+
+
 def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: int, batch_size: int,
                   device: torch.device, progress: bool = True, desc: str = "", draws: int = 10,
-                  vote: int | None = None, score_at: Sequence[int] = ()) -> dict[str, Any]:
+                  vote: int | None = None, score_at: Sequence[int] = (), shared: SeedShared | None = None,
+                  shortcuts: bool = True) -> dict[str, Any]:
     """Measure one cell; raises ``BudgetViolation`` when any adversarial example leaves its budget.
 
     Each example is classified ``draws`` times with fresh randomness, once when the defense is deterministic
@@ -141,59 +140,72 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
     ``score_at`` lists step counts k < steps at which the attack's iterate is also scored, exactly as the
     final examples are (budget check, protocols, per-sample flags): PGD-k from the one PGD-K trajectory.
     Only for attacks whose prefixes are the shorter attacks (``Attack.prefix_consistent``).
+
+    ``shared`` carries the run's seed-free work between its cells (and is filled by this one);
+    ``shortcuts=False`` does every pass again (the same record; tests check that it is).
     """
     started = time.perf_counter()
+    shared = shared if shared is not None and shortcuts else SeedShared()
     waves, labels = clips.waves, clips.labels
-    bare = lambda x: model.classifier(model.frontend(x))  # noqa: E731 - the undefended victim
-    clean_victim = correct(bare, waves, labels, batch_size, device)
-    clean = correct(model, waves, labels, batch_size, device, make_generator(seed, "eval-clean", device=device))
     first = min(batch_size, CHECK_CLIPS)
-    checks = pre_attack_checks(model, waves[:first], labels[:first], seed, device)
+    clean_victim, clean, first_logits = _clean(model, waves, labels, seed, batch_size, device, shared,
+                                               first if shortcuts else 0)
+    seconds = {"clean": time.perf_counter() - started}
+    mark = time.perf_counter()
+    checks = pre_attack_checks(model, waves[:first], labels[:first], seed, device, first_logits)
+    seconds["checks"] = time.perf_counter() - mark
 
     # fixed randomness: the attack, its iterates and the final evaluation see one known draw per clip
     fixed = FixedDraw(model, fixed_seeds(seed, clips.ids)) if attack.fixed_randomness else None
+    deterministic = not getattr(model, "stochastic", True) and not checks["randomized"]
     attack.take_outcomes()  # nothing left over from another cell
-    x_adv, first_wrong, cost, attack_seconds, tracker = run_attack(
-        model, attack, waves, labels, seed, batch_size, device, progress, desc, keep=score_at, fixed=fixed)
+    ran = run_attack(model, attack, waves, labels, seed, batch_size, device, progress, desc, keep=score_at,
+                     fixed=fixed, reuse=shortcuts and deterministic and fixed is None)
+    seconds.update(attack=ran.seconds, tracking=ran.tracker.seconds)
+    mark = time.perf_counter()
     outcomes = attack.take_outcomes()
     x_clean = waves.to(device)
-    repeatable = fixed is not None or (not getattr(model, "stochastic", True) and not checks["randomized"])
+    repeatable = fixed is not None or deterministic
     scored_model = fixed if fixed is not None else model
     protocols = default_protocols(draws, vote)
-    final = score_examples(scored_model, attack, x_adv, x_clean, labels, first_wrong, None, seed, batch_size,
-                           device, draws, repeatable, protocols)
+    final = score_examples(scored_model, attack, ran.x_adv, x_clean, labels, ran.first_wrong, None, seed,
+                           batch_size, device, draws, repeatable, protocols)
     scored_steps = []
     for k in score_at:
-        scored = score_examples(scored_model, attack, tracker.iterate(k), x_clean, labels, first_wrong, k, seed,
-                                batch_size, device, draws, repeatable, protocols)
+        scored = score_examples(scored_model, attack, ran.tracker.iterate(k), x_clean, labels, ran.first_wrong, k,
+                                seed, batch_size, device, draws, repeatable, protocols)
         scored_steps.append({"step": k, "label": attack.truncated(k).label(), **scored})
-    snr = sanity.snr_db(x_clean, x_adv)
+    snr = sanity.snr_db(x_clean, ran.x_adv)
     checks.update({"non_finite_logits": final["non_finite_logits"], "snr_db": sanity.snr_summary(snr)})
     checks["warnings"] = sanity.warnings(checks, bool(getattr(model, "stochastic", False)),
                                          attack.draws_per_gradient, attack.gradient_mode)
-    n = len(clips)
+    seconds["scoring"] = time.perf_counter() - mark
     record = {
         "clean_acc_victim": _pct(clean_victim),
         "clean_acc": _pct(clean),
         "robust_acc": final["protocols"][HEADLINE],
         "protocols": final["protocols"],
-        "n": n,
+        "n": len(clips),
         "draws": final["draws"],
         "per_sample": {
             "clean_victim": clean_victim.int().tolist(),
             "clean": clean.int().tolist(),
             **final["per_sample"],
-            "first_wrong_iter": first_wrong.tolist(),
+            "first_wrong_iter": ran.first_wrong.tolist(),
             "snr_db": _rounded(snr),
         },
         "budget": final["budget"],
         "checks": checks,
-        "queries": cost["queries"],
-        "memory": cost["memory"],
-        "seconds": {"attack": round(attack_seconds, 3), "total": round(time.perf_counter() - started, 3)},
+        "queries": ran.cost["queries"],
+        "memory": ran.cost["memory"],
+        "seconds": seconds,
     }
     if scored_steps:
         record["scored_steps"] = scored_steps
     if outcomes:
         record["members"] = outcomes
+    seconds["total"] = time.perf_counter() - started
+    seconds.update({k: round(v, 3) for k, v in seconds.items()})
+    if shortcuts and deterministic and fixed is None and not ran.drew:
+        shared.cell, shared.cell_seed = record, seed
     return record

@@ -87,9 +87,13 @@ def _env() -> dict[str, str]:
 
 
 def _local(cells: list[Cell], workers: int, threads: int | None) -> Iterator[dict[str, Any]]:
-    if workers == 1:
-        for cell in cells:
-            yield run_cell_task(cell, threads)
+    if workers == 1:  # in this process: its thread count is the caller's again afterwards
+        previous = torch.get_num_threads()
+        try:
+            for cell in cells:
+                yield run_cell_task(cell, threads)
+        finally:
+            torch.set_num_threads(previous)
         return
     # spawn, not fork: torch's thread pools do not survive a fork
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=setup_worker,

@@ -3,7 +3,9 @@
 ``draw_predictions`` classifies examples ``draws`` times with fresh randomness (what protocols score).
 ``IterateTracker`` watches the attack's iterates: one fresh-draw prediction each (the first wrong iterate per
 clip, for the released code's ``any_iter``) and copies of the iterates a cell scores as shorter attacks
-(PGD-k inside one PGD-K trajectory, ``bench.evaluate``).
+(PGD-k inside one PGD-K trajectory, ``bench.evaluate``). For a deterministic model the prediction at an
+iterate is the one the attack's own forward pass at that iterate already made (``reuse``), so tracking
+costs one extra forward pass per batch (the final iterate's) instead of one per step.
 """
 
 from __future__ import annotations
@@ -43,14 +45,21 @@ class IterateTracker:
 
     Its generators are its own (one per batch, given to ``begin``), so observing iterates never changes the
     attack's randomness, and batch b's draws do not depend on how many iterates batch b − 1 had.
+
+    With ``reuse`` (only for a deterministic model: the same input gives the same logits, whoever computes
+    them) an observed iterate waits: when the attack next runs the model on exactly that input
+    (``offer``, called by the ``QueryCounter`` the attack holds), its logits decide the iterate; an iterate
+    the attack never runs (the last one; one after a random start) is classified here, as without reuse.
     """
 
     def __init__(self, model: Callable[..., Tensor], generator: torch.Generator | None = None,
-                 keep: Sequence[int] = ()):
-        self.model, self.generator = model, generator
+                 keep: Sequence[int] = (), reuse: bool = False):
+        self.model, self.generator, self.reuse = model, generator, reuse
         self.seconds = 0.0
         self.kept: dict[int, list[Tensor]] = {k: [] for k in keep}
         self.batches = 0
+        self.pending: Tensor | None = None  # an observed iterate not yet classified (reuse only)
+        self.reused = 0  # iterates decided by the attack's own forward pass
 
     def begin(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None,
               model: Callable[..., Tensor] | None = None) -> None:
@@ -62,6 +71,7 @@ class IterateTracker:
         self.y = y
         self.first_wrong = torch.full((len(y),), -1, dtype=torch.long, device=y.device)
         self.iterates = 0
+        self.pending = None
         self.observe(x)
 
     @torch.no_grad()
@@ -69,18 +79,51 @@ class IterateTracker:
         if x_iter.shape[0] != len(self.y):  # an attack working on a subset: its rows cannot be matched
             return
         started = time.perf_counter()
-        wrong = self.batch_model(x_iter.detach(), generator=self.generator).argmax(1) != self.y
-        self.first_wrong = torch.where(wrong & (self.first_wrong < 0), self.iterates, self.first_wrong)
+        self._flush()
+        x_iter = x_iter.detach()
         if self.iterates in self.kept:
-            self.kept[self.iterates].append(x_iter.detach().to("cpu", copy=True))
-        self.iterates += 1
+            self.kept[self.iterates].append(x_iter.to("cpu", copy=True))
+        if self.reuse:  # a copy: the attack may update its iterate in place before running the model on it
+            self.pending = x_iter.clone()
+        else:
+            self._decide(self.batch_model(x_iter, generator=self.generator))
         self.seconds += time.perf_counter() - started
+
+    @torch.no_grad()
+    def offer(self, wave: Tensor, logits: Tensor) -> None:
+        """The attack ran the model on ``wave`` and got ``logits``: the pending iterate's prediction, when
+        ``wave`` is that iterate."""
+        if self.pending is None or wave.shape != self.pending.shape:
+            return
+        started = time.perf_counter()
+        if torch.equal(wave, self.pending):
+            self.pending = None
+            self._decide(logits.detach())
+            self.reused += 1
+        self.seconds += time.perf_counter() - started
+
+    def _flush(self) -> None:
+        """Classify the pending iterate here: the attack moved on without running the model on it."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self._decide(self.batch_model(pending, generator=self.generator))
+
+    def _decide(self, logits: Tensor) -> None:
+        wrong = logits.argmax(1) != self.y
+        self.first_wrong = torch.where(wrong & (self.first_wrong < 0), self.iterates, self.first_wrong)
+        self.iterates += 1
 
     def end(self, x_adv: Tensor) -> Tensor:
         """First wrong iterate per clip (-1: never wrong); an attack that reported no iterate is scored on its
         final examples as iteration 1. Raises when an iterate to keep was not reported for this batch."""
+        started = time.perf_counter()
+        with torch.no_grad():
+            self._flush()
+        self.seconds += time.perf_counter() - started
         if self.iterates == 1:
             self.observe(x_adv)
+            with torch.no_grad():
+                self._flush()
         self.batches += 1
         missing = [k for k, batches in self.kept.items() if len(batches) < self.batches]
         if missing:

@@ -17,6 +17,7 @@ run twice through one forward counts twice. A transfer attack's counts on the ta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -36,9 +37,10 @@ class QueryCounter(nn.Module):
     the target is zero.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, observer: Callable[[Tensor, Tensor], None] | None = None):
         super().__init__()
         self.model = model
+        self.observer = observer  # shown (input wave, logits) of every forward call: the iterate tracker's reuse
         self.queries = 0  # rows through forward or purify
         self.classifications = 0  # rows through classify alone
         self.gradients = 0  # rows backpropagated through forward or purify, back to the input wave
@@ -68,7 +70,10 @@ class QueryCounter(nn.Module):
 
     def forward(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
         self.queries += wave.shape[0]
-        return self.model(self._watched(wave, "gradients"), generator=generator)
+        logits = self.model(self._watched(wave, "gradients"), generator=generator)
+        if self.observer is not None:
+            self.observer(wave.detach(), logits)
+        return logits
 
     def purify(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The defended model's purification (one query per row)."""

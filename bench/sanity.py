@@ -23,9 +23,11 @@ PASSES = 3
 
 
 @torch.no_grad()
-def is_randomized(model: Callable[..., Tensor], x: Tensor, generator: torch.Generator, passes: int = PASSES) -> bool:
-    """Whether ``passes`` forward passes on the same input give different logits (AutoAttack's check_randomized)."""
-    first = model(x, generator=generator)
+def is_randomized(model: Callable[..., Tensor], x: Tensor, generator: torch.Generator, passes: int = PASSES,
+                  first: Tensor | None = None) -> bool:
+    """Whether ``passes`` forward passes on the same input give different logits (AutoAttack's check_randomized);
+    ``first``: the first pass's logits, when the caller already has them."""
+    first = model(x, generator=generator) if first is None else first
     return any(not torch.allclose(first, model(x, generator=generator), rtol=1e-4, atol=1e-5, equal_nan=True)
                for _ in range(passes - 1))
 

@@ -13,6 +13,7 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
+from bench.report.artefacts import attack_seconds
 from bench.report.scores import per_clip
 from bench.results import iter_records
 from bench.stats import interval_or_none
@@ -44,7 +45,7 @@ def main() -> None:
             cells.append(f"{mean:.1f} [{low:.1f}, {high:.1f}]")
         grads = sum(r["queries"].get("gradients", 0) for r in records) / n
         queries = sum(r["queries"]["total"] for r in records) / n
-        seconds = sum(r["seconds"]["attack"] for r in records) / n
+        seconds = sum(attack_seconds(r) for r in records) / n
         print(f"| {first['labels']['defense']} | {first['labels']['attack']} | {first['n']} × {len(records)} | "
               + " | ".join(cells) + f" | {grads:.0f} | {queries:.0f} | {seconds:.2f} |")
 

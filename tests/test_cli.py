@@ -66,7 +66,13 @@ def test_run_writes_one_complete_record_per_seed(tmp_path: Path, tiny_synth):
         assert r["budget"]["violations"] == 0 and r["budget"]["max_linf"] <= 0.002 + 1e-6
         assert set(r["environment"]["code"]) == {"scrbench", "commit", "dirty"}
         assert r["environment"]["packages"]["torch"].startswith("2.11.0")
-        assert r["seconds"]["total"] > 0
+    first, second = recs  # PGD without a random start on the undefended victim: nothing random, one cell
+    assert first["seconds"]["total"] > 0 and first["seconds"]["attack"] > 0
+    assert second["seconds"]["shared"] == {"seed": 0, "attack": first["seconds"]["attack"]}
+    per_seed = ("cell_id", "spec", "seconds", "created", "environment")
+    assert {k: v for k, v in first.items() if k not in per_seed} == {k: v for k, v in second.items()
+                                                                      if k not in per_seed}
+    assert "seed 0's cell: nothing in it is random" in out.output
 
 
 def test_same_command_gives_the_same_numbers_and_reruns_skip(tmp_path: Path, tiny_synth):
@@ -81,8 +87,9 @@ def test_same_command_gives_the_same_numbers_and_reruns_skip(tmp_path: Path, tin
 
 
 def test_killed_run_resumes_without_redoing_or_changing_cells(tmp_path: Path, tiny_synth):
+    # a random start: every seed is its own cell (a random-free cell would be computed once, for every seed)
     args = [sys.executable, "-m", "bench", "run", "--steps", "4", "--n", "10", "--seeds", "4", "--no-progress",
-            *TINY_OPTIONS]
+            "-o", "attack.random_start=true", *TINY_OPTIONS]
     killed = tmp_path / "killed"
     finished = kill_after_first_record(args, killed)
     assert 1 <= len(finished) < 4, "the run should have been killed part-way"

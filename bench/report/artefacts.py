@@ -89,6 +89,13 @@ def protocols_of(grid: Grid) -> tuple[str, ...]:
     return tuple(grid.extra.get("protocols", PROTOCOLS))
 
 
+def attack_seconds(record: dict[str, Any]) -> float:
+    """The seconds the record's attack took: those of the seed that computed it, for a record copied from
+    another seed's (``bench.runner``: a cell in which nothing is random)."""
+    seconds = record.get("seconds", {})
+    return float(seconds.get("shared", {}).get("attack", seconds.get("attack", 0.0)))
+
+
 def cost_of(record: dict[str, Any]) -> dict[str, float | None]:
     """What the record's attack cost per clip: gradients backpropagated through the defended model, queries,
     seconds of the attack, and the attack's peak memory (CUDA only; None elsewhere)."""
@@ -97,7 +104,7 @@ def cost_of(record: dict[str, Any]) -> dict[str, float | None]:
     gradients = queries.get("gradients")
     peak = memory.get("per_clip_bytes")  # the peak is per batch: (peak − baseline) / clips per batch
     return {"gradients": None if gradients is None else gradients / n, "queries": queries.get("total", 0) / n,
-            "seconds": float(record.get("seconds", {}).get("attack", 0.0)) / n,
+            "seconds": attack_seconds(record) / n,
             "peak_mib": None if peak is None else peak / 2**20}
 
 
