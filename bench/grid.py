@@ -33,7 +33,7 @@ from bench.errors import BadParameter
 from bench.papers import display_name
 from bench.params import signature_params
 from bench.registry import REGISTRY
-from bench.spec import SECTIONS, RunConfig, accepted_params
+from bench.spec import RUN_SETTINGS, SECTIONS, RunConfig, accepted_params
 
 GRIDS_DIR = Path(__file__).resolve().parent / "grids"
 AXES = ("defense", "victim", "data", "attack", "norm", "eps", "steps", "eot")  # crossed in this order
@@ -136,6 +136,10 @@ def _where_accepted(options: dict[str, Any], plugins: dict[str, str], used: set[
     that went somewhere are added to ``used``."""
     out = []
     for key, value in options.items():
+        if key.removeprefix("run.") in RUN_SETTINGS:  # compile, dtype: the run's, not a plugin's
+            out.append((key, _text(value)))
+            used.add(key)
+            continue
         section, dot, name = key.partition(".")
         sections = [section] if dot else list(SECTIONS)
         if dot and section not in SECTIONS:

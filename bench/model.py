@@ -24,11 +24,15 @@ class DefendedModel(nn.Module):
     (torch's default generator when none is given). Always in eval mode, parameters frozen.
     """
 
-    def __init__(self, classifier: nn.Module, defense: Defense, frontend: nn.Module | None = None):
+    def __init__(self, classifier: nn.Module, defense: Defense, frontend: nn.Module | None = None,
+                 purifier_dtype: torch.dtype | None = None):
         super().__init__()
         self.defense = defense
         self.frontend = frontend if frontend is not None else classifier_frontend(classifier)
         self.classifier = classifier
+        # mixed precision for the purifiers only (``--dtype bf16``): autocast around purify_wave and purify_mel;
+        # the frontend and the classifier, the victim itself, stay in float32
+        self.purifier_dtype = purifier_dtype
         self.eval().requires_grad_(False)
 
     @property
@@ -46,8 +50,15 @@ class DefendedModel(nn.Module):
 
     def purify(self, wave: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """(B, 1, T) waveform → the defended classifier input (B, 1, n_mels, frames); all the randomness."""
-        wave = self.defense.purify_wave(wave, generator)
-        return self.defense.purify_mel(self.frontend(wave), generator)
+        if self.purifier_dtype is None:
+            wave = self.defense.purify_wave(wave, generator)
+            return self.defense.purify_mel(self.frontend(wave), generator)
+        with torch.autocast(wave.device.type, dtype=self.purifier_dtype):
+            wave = self.defense.purify_wave(wave, generator)
+        mel = self.frontend(wave.float())
+        with torch.autocast(mel.device.type, dtype=self.purifier_dtype):
+            mel = self.defense.purify_mel(mel, generator)
+        return mel.float()
 
     def classify(self, mel: Tensor) -> Tensor:
         """Classifier input → logits (B, classes); deterministic."""

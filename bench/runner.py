@@ -16,7 +16,7 @@ from bench.data.base import Dataset
 from bench.data.subset import select_eval_subset
 from bench.environment import environment, resolve_device
 from bench.errors import BenchError, DataError
-from bench.evaluate import correct, evaluate_cell
+from bench.evaluate import SeedShared, correct, evaluate_cell
 from bench.io import atomic_write_json, check_writable_folder
 from bench.model import DefendedModel
 from bench.params import defaults
@@ -75,9 +75,15 @@ class Run:
         self.score_at = self.plan.score_at
         defense_factory = REGISTRY.get(KIND["defense"], config.defense).factory
         self.defense_label = non_default_label(config.defense, defense_factory, self.defense_params)
-        self.model = DefendedModel(self.victim.classifier, self.defense, self.victim.frontend).to(self.device)
+        dtype = torch.bfloat16 if self.plan.dtype == "bfloat16" else None
+        self.model = DefendedModel(self.victim.classifier, self.defense, self.victim.frontend, dtype).to(self.device)
         self.clips = self._eval_subset()
         self.subset_hash = self.clips.content_hash()
+        if self.plan.compile:  # after the subset: its float64 copy of the victim is taken from eager modules
+            from bench.compiled import compile_stages
+
+            self.model = compile_stages(self.model, self.device)
+        self.shared = SeedShared()  # what the cells of this run compute once (bench.evaluate)
 
     def _eval_subset(self):
         test = self.dataset.load(self.config.split)
@@ -109,6 +115,21 @@ class Run:
             ("data", "split_hash"): self.split_hash, ("data", "subset", "hash"): self.subset_hash,
             ("gradient_mode",): self.gradient_mode(), **derived_attack_params(self.attack)})
 
+    def _measure(self, seed: int) -> dict[str, Any]:
+        """The cell's measurement; when an earlier seed's cell drew no randomness at all (``SeedShared``), a
+        copy of it, whose ``seconds`` say which seed computed it and what its attack took."""
+        source = self.shared.cell
+        if source is None:
+            return evaluate_cell(self.model, self.attack, self.clips, seed, self.config.batch_size, self.device,
+                                 self.config.progress, desc=f"seed {seed}", draws=self.config.draws,
+                                 vote=self.config.vote, score_at=self.score_at, shared=self.shared)
+        started = time.perf_counter()
+        measured = copy.deepcopy(source)
+        measured["seconds"] = {**{k: 0.0 for k in source["seconds"]},
+                               "shared": {"seed": self.shared.cell_seed, "attack": source["seconds"]["attack"]}}
+        measured["seconds"]["total"] = round(time.perf_counter() - started, 3)
+        return measured
+
     def run_cell(self, seed: int) -> CellResult:
         spec = self.spec(seed)
         cid = cell_id(spec)
@@ -117,9 +138,7 @@ class Run:
         if existing is not None:
             return CellResult(existing, path, skipped=True)
         try:
-            measured = evaluate_cell(self.model, self.attack, self.clips, seed, self.config.batch_size, self.device,
-                                     self.config.progress, desc=f"seed {seed}", draws=self.config.draws,
-                                     vote=self.config.vote, score_at=self.score_at)
+            measured = self._measure(seed)
         except BenchError as exc:
             atomic_write_json(failure_path(self.config.results, cid), {"cell_id": cid, "spec": spec,
                                                                        "error": str(exc)})
@@ -131,7 +150,7 @@ class Run:
             **measured,
             "victim_card": {k: self.victim.card.get(k) for k in ("arch", "config", "clean_test_acc", "dataset")},
             "data_provenance": self.data_provenance,
-            "environment": environment(self.device),
+            "environment": {**environment(self.device), **({"compiled": True} if self.plan.compile else {})},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         return CellResult(record, write_record(self.config.results, record), skipped=False)
@@ -147,7 +166,9 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> list[CellResul
     for seed in config.seeds:
         result = setup.run_cell(seed)
         r = result.record
-        status = "already done, skipped" if result.skipped else f"{r['seconds']['total']:.1f} s"
+        shared = r["seconds"].get("shared")
+        status = ("already done, skipped" if result.skipped else f"{r['seconds']['total']:.1f} s" if not shared
+                  else f"seed {shared['seed']}'s cell: nothing in it is random")
         at = "".join(f"  @{c['step']} {c['protocols'][HEADLINE]:.1f}" for c in r.get("scored_steps", []))
         log(f"  seed {seed}: clean {r['clean_acc']:.1f}  robust {r['robust_acc']:.1f} ({HEADLINE}){at}  "
             f"[{r['cell_id']}] {status}")

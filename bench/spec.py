@@ -57,6 +57,31 @@ class RunConfig:
     results: Path = Path("results/runs")
     progress: bool = True
     score_at: list[int] = field(default_factory=list)  # steps k < steps scored as the k-step attack (PGD-k)
+    compile: bool = False  # torch.compile the defended model's networks (same numbers: not in the cell id)
+    dtype: str = "float32"  # the purifiers' precision: bfloat16 changes the numbers, so the cell id
+
+
+RUN_SETTINGS = ("compile", "dtype")  # run settings a grid gives with -o key=value (no plugin has them)
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16"}
+
+
+def run_settings(config: RunConfig) -> tuple[list[tuple[str, str]], bool, str]:
+    """``config``'s plugin options without the run settings among them (``-o compile=true``, ``-o dtype=bf16``:
+    how a grid sets them), and the resolved compile flag and purifier dtype."""
+    compiled, dtype, rest = config.compile, config.dtype, []
+    for key, value in config.options:
+        name = key.removeprefix("run.")
+        if name == RUN_SETTINGS[0]:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise BadParameter(f"-o compile={value}: use true or false")
+            compiled = compiled or value.lower() in ("true", "1")
+        elif name == RUN_SETTINGS[1]:
+            dtype = value
+        else:
+            rest.append((key, value))
+    if dtype not in DTYPES:
+        raise BadParameter(f"--dtype {dtype}: use float32 or bf16")
+    return rest, compiled, DTYPES[dtype]
 
 
 def route_options(pairs: Iterable[tuple[str, str]], accepted: dict[str, set[str]]) -> dict[str, dict[str, str]]:
@@ -118,6 +143,8 @@ class Plan:
     score_at: list[int]
     spec: dict[str, Any]  # the configuration spec: no seed, nothing in ``DERIVED``
     config_id: str
+    compile: bool = False  # the run settings, from flags or -o (``run_settings``)
+    dtype: str = "float32"
 
 
 def plan(config: RunConfig) -> Plan:
@@ -129,7 +156,8 @@ def plan(config: RunConfig) -> Plan:
     if config.vote is not None and config.vote > config.draws:
         raise BadParameter(f"--draws must be >= 1 and --vote between 1 and --draws (got {config.draws}, {config.vote})")
     plugins = {s: REGISTRY.get(KIND[s], getattr(config, s)) for s in SECTIONS}
-    routed = route_options(config.options, {s: accepted_params(s, getattr(config, s)) for s in SECTIONS})
+    options, compiled, dtype = run_settings(config)
+    routed = route_options(options, {s: accepted_params(s, getattr(config, s)) for s in SECTIONS})
     flags = {k: v for k, v in config.attack_options.items() if v is not None}
     clash = sorted(set(routed["attack"]) & set(flags))
     if clash:
@@ -161,9 +189,10 @@ def plan(config: RunConfig) -> Plan:
         "batch_size": config.batch_size,
         # only when asked for: it changes what the record holds
         **({"score_at": score_at} if score_at else {}),
+        **({"dtype": dtype} if dtype != "float32" else {}),  # older cells (float32) keep their ids
     }
     spec = configuration_of(spec)
-    return Plan(config, routed, dataset, attack, score_at, spec, cell_id(spec))
+    return Plan(config, routed, dataset, attack, score_at, spec, cell_id(spec), compiled, dtype)
 
 
 def derived_attack_params(attack: Attack) -> dict[tuple[str, ...], Any]:

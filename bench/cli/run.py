@@ -62,10 +62,19 @@ def run_command(
     gpus_per_cell: Annotated[float | None, typer.Option(
         help="Ray GPUs per cell (fractions pack cells; default: 1 where the cluster has GPUs).")] = None,
     dry_run: Annotated[bool, typer.Option(help="With --grid: list the cells, run nothing.")] = False,
+    compile: Annotated[bool, typer.Option(
+        "--compile", help="Run the defended model's networks under torch.compile (same numbers within float "
+                          "tolerance; recorded in the environment, not in the cell id; grids: -o compile=true)."
+    )] = False,
+    dtype: Annotated[str, typer.Option(
+        help="Purifiers' precision: float32 or bf16 (autocast; changes the numbers, so the cell id). "
+             "Grids: -o dtype=bf16.")] = "float32",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Measure clean and robust accuracy of a defended victim; one result record per seed (cell)."""
     options = parse_assignments(option or [])
+    options += [("compile", "true")] if compile else []
+    options += [("dtype", dtype)] if dtype != "float32" else []
     check_counts({"--n": n, "--seeds": seeds})
     if grid is not None:
         single = {"--defense": defense, "--attack": attack, "--victim": victim, "--data": data, "--norm": norm,
