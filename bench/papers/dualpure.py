@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.papers import Paper
-from bench.perf import DIFFUSION, perf_lookup
+from bench.perf import DIFFUSION, perf_lookup, setting_label
 from bench.protocols import ANY_ITER, HEADLINE
 from bench.registry import register
 from bench.report.checks import NOT_ENOUGH, noise
@@ -88,6 +88,27 @@ def _shown(holds: bool) -> str:
     return "shown" if holds else "not shown"
 
 
+def fastest_verdict(perf: list[dict[str, Any]]) -> str:
+    """Finding (d) from the measured rows: per (device, config, mode) at batch 1, whether DualPure purifies
+    fastest among the diffusion defenses measured there (DualPure and at least one other), naming any of
+    the five that were not measured; the slim eager rows are labelled by their device alone."""
+    lookup = perf_lookup(perf)
+    verdicts = []
+    for device, config, mode in sorted({(d, c, m) for _, d, b, c, m in lookup if b == 1},
+                                       key=lambda k: (k[0], k[1] != "slim", k[1], k[2] != "eager", k[2])):
+        times = {name: lookup[key]["seconds_per_clip"]["mean"] for name in DIFFUSION
+                 if (key := (name, device, 1, config, mode)) in lookup}
+        if "dualpure" not in times or len(times) < 2:
+            continue
+        fastest = min(times, key=times.__getitem__)
+        missing = [n for n in DIFFUSION if n not in times]
+        among = f" (among {len(times)} of {len(DIFFUSION)}; not measured: {', '.join(missing)})" if missing else ""
+        verdicts.append(f"{_shown(fastest == 'dualpure')} on {setting_label(device, config, mode)}: DualPure "
+                        f"{times['dualpure']:.4f} s/clip, "
+                        f"fastest {fastest} {times[fastest]:.4f}{among}")
+    return "; ".join(verdicts) if verdicts else NOT_ENOUGH
+
+
 def findings(arts: dict[str, Any], perf: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The paper's findings (a)–(d), each with a verdict line."""
     out = []
@@ -113,17 +134,7 @@ def findings(arts: dict[str, Any], perf: list[dict[str, Any]]) -> list[tuple[str
     dual, diffnoise = _mean(table1, "DualPure", "L∞ PGD-100"), _mean(table1, "DiffNoise", "L∞ PGD-100")
     out.append(("(c) DualPure ≥ DiffNoise at L∞ PGD-100 (Table 1)", NOT_ENOUGH if not (dual and diffnoise) else
                 f"{_shown(dual[0] >= diffnoise[0])}: DualPure {dual[0]:.1f} vs DiffNoise {diffnoise[0]:.1f}"))
-    lookup = perf_lookup(perf)
-    verdicts = []
-    for device in sorted({d for _, d, b in lookup if b == 1}):
-        times = {name: lookup[(name, device, 1)]["seconds_per_clip"]["mean"] for name in DIFFUSION
-                 if (name, device, 1) in lookup}
-        if len(times) == len(DIFFUSION):
-            fastest = min(times, key=times.get)
-            verdicts.append(f"{_shown(fastest == 'dualpure')} on {device}: DualPure "
-                            f"{times['dualpure']:.4f} s/clip, fastest {fastest} {times[fastest]:.4f}")
-    out.append(("(d) DualPure the fastest diffusion defense (Table 4, batch 1)",
-                "; ".join(verdicts) if verdicts else NOT_ENOUGH))
+    out.append(("(d) DualPure the fastest diffusion defense (Table 4, batch 1)", fastest_verdict(perf)))
     return out
 
 
