@@ -44,7 +44,8 @@ def seconds_split(seconds: Mapping[str, float]) -> list[tuple[str, float, float]
     parts = {k: float(v) for k, v in seconds.items() if k != "total" and isinstance(v, int | float)}
     names = [k for k in SPLIT_ORDER if k in parts] + sorted(set(parts) - set(SPLIT_ORDER))
     total = float(seconds.get("total", sum(parts.values())))
-    rows = [(k, parts[k]) for k in names] + [("other", total - sum(parts.values())), ("total", total)]
+    other = max(total - sum(parts.values()), 0.0)  # each part is rounded to the millisecond: never below zero
+    rows = [(k, parts[k]) for k in names] + [("other", other), ("total", total)]
     return [(k, v, 100.0 * v / total if total > 0 else 0.0) for k, v in rows]
 
 
