@@ -176,7 +176,9 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
                                 seed, batch_size, device, draws, repeatable, protocols)
         scored_steps.append({"step": k, "label": attack.truncated(k).label(), **scored})
     snr = sanity.snr_db(x_clean, ran.x_adv)
-    checks.update({"non_finite_logits": final["non_finite_logits"], "snr_db": sanity.snr_summary(snr)})
+    peak, rms = sanity.clip_levels(x_clean)
+    checks.update({"non_finite_logits": final["non_finite_logits"], "snr_db": sanity.snr_summary(snr),
+                   "levels": sanity.level_summary(peak, rms)})
     checks["warnings"] = sanity.warnings(checks, bool(getattr(model, "stochastic", False)),
                                          attack.draws_per_gradient, attack.gradient_mode)
     seconds["scoring"] = time.perf_counter() - mark
@@ -193,6 +195,8 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
             **final["per_sample"],
             "first_wrong_iter": ran.first_wrong.tolist(),
             "snr_db": _rounded(snr),
+            "clip_peak": _rounded(peak),
+            "clip_rms": _rounded(rms),
         },
         "budget": final["budget"],
         "checks": checks,

@@ -20,6 +20,7 @@ from attacks.losses import cross_entropy
 
 QUERY_ONLY = {"nes", "transfer", "query"}  # modes that never use the target's gradient
 PASSES = 3
+LOW_SNR_DB = 20.0  # a median perturbation SNR below this: ε is large for the clips' level (a warning)
 
 
 @torch.no_grad()
@@ -61,8 +62,22 @@ def snr_db(x: Tensor, x_adv: Tensor) -> Tensor:
 def snr_summary(snr: Tensor) -> dict[str, Any]:
     finite = snr[torch.isfinite(snr)]
     return {"mean": round(finite.mean().item(), 3) if len(finite) else None,
+            "median": round(finite.quantile(0.5).item(), 3) if len(finite) else None,
             "min": round(finite.min().item(), 3) if len(finite) else None,
             "unperturbed": int((snr == math.inf).sum())}
+
+
+def clip_levels(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-clip peak max|x| and RMS of clean clips (float64, on the CPU): what an absolute ε means depends on them."""
+    x64 = x.detach().double().flatten(1).cpu()
+    return x64.abs().amax(1), x64.pow(2).mean(1).sqrt()
+
+
+def level_summary(peak: Tensor, rms: Tensor) -> dict[str, float | None]:
+    """The median clip's peak and RMS: the level the run summary shows beside ε."""
+    if not len(peak):
+        return {"peak_median": None, "rms_median": None}
+    return {"peak_median": round(peak.quantile(0.5).item(), 6), "rms_median": round(rms.quantile(0.5).item(), 6)}
 
 
 def warnings(checks: dict[str, Any], declared_stochastic: bool, draws_per_gradient: int, mode: str) -> list[str]:
@@ -81,6 +96,14 @@ def warnings(checks: dict[str, Any], declared_stochastic: bool, draws_per_gradie
     if gradient["non_finite"]:
         out.append(f"the input gradient is NaN/Inf at the start for {gradient['non_finite']} of "
                    f"{gradient['checked']} clips")
+    median_snr = checks.get("snr_db", {}).get("median")
+    if median_snr is not None and median_snr < LOW_SNR_DB:
+        levels = checks.get("levels", {})
+        level = (f" (median clip peak {levels['peak_median']:.3g}, RMS {levels['rms_median']:.3g})"
+                 if levels.get("peak_median") is not None else "")
+        out.append(f"the median perturbation SNR is {median_snr:.1f} dB, below {LOW_SNR_DB:g} dB: ε is loud for "
+                   f"these clips{level}, so this budget is not the one the same ε gives on louder data (the "
+                   "default data sits near 27 dB at ε = 0.002); lower --eps or raise the clips' level")
     if checks["non_finite_logits"]:
         out.append(f"the defended model gave non-finite logits on {checks['non_finite_logits']} adversarial clips")
     return out

@@ -243,6 +243,11 @@ def test_report_tabulates_mean_and_std_over_seeds(tmp_path: Path, tiny_synth):
     assert table.loc[0, "PGD-2 L∞ ε=0.002"] == f"{mean:.1f} ± {std:.1f}"
     cells = pd.read_csv(tmp_path / "report" / "cells.csv")
     assert len(cells) == 4 * 5 and set(cells["protocol"]) == {"final@1", "vote@10", "avg@10", "worst@10", "any_iter"}
+    by_cell = {r["cell_id"]: r for r in recs}  # the clips' level beside ε, from each record
+    for _, row in cells.iterrows():
+        checks = by_cell[row["cell_id"]]["checks"]
+        assert row["clip_peak_median"] == pytest.approx(checks["levels"]["peak_median"])
+        assert row["snr_db_median"] == pytest.approx(checks["snr_db"]["median"])
     assert "protocol any_iter (released code's metric" in markdown and "\n4 cells from" in markdown
     empty = runner.invoke(app, ["report", "--results", str(tmp_path / "none")])
     assert empty.exit_code == 2 and "no result records" in empty.output

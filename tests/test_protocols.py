@@ -145,7 +145,7 @@ def test_snr_is_signal_over_perturbation_in_db():
     delta = torch.stack([torch.full((1, 100), 0.005), torch.full((1, 100), 0.05), torch.zeros(1, 100)])
     snr = snr_db(x, x + delta)
     assert snr[:2].tolist() == pytest.approx([40.0, 20.0]) and snr[2].item() == math.inf
-    assert snr_summary(snr) == {"mean": 30.0, "min": 20.0, "unperturbed": 1}
+    assert snr_summary(snr) == {"mean": 30.0, "median": 30.0, "min": 20.0, "unperturbed": 1}
     record = _cell(toy_model(), PGD(eps=0.01, steps=2))
     finite = [v for v in record["per_sample"]["snr_db"] if v is not None]
     assert record["checks"]["snr_db"]["min"] == pytest.approx(min(finite), abs=1e-3)
@@ -181,3 +181,18 @@ def test_a_new_protocol_is_one_registered_class_scored_from_stored_draws(tempora
     expected = 10.0 * int(((preds == torch.tensor(record["subset"]["labels"])).sum(0) > 2).sum())
     assert record_scores(record, ["most@4"]) == {"most@4": pytest.approx(expected)}
     assert "most@4" not in record["protocols"]  # not a default: asked for by name, no rerun
+
+
+def test_quiet_clips_are_shown_with_their_level_and_warned_about():
+    loud, quiet = toy_model(), toy_model()
+    record = _cell(loud, PGD(eps=0.01, steps=2))
+    peaks = record["per_sample"]["clip_peak"]
+    assert max(peaks) == pytest.approx(1.0) and len(record["per_sample"]["clip_rms"]) == 10
+    assert record["checks"]["levels"]["peak_median"] == pytest.approx(float(torch.tensor(peaks).double().quantile(0.5)),
+                                                                      abs=1e-5)
+    assert not any("perturbation SNR" in w for w in record["checks"]["warnings"])  # 0.01 on clips of peak ~0.5
+    x = toy_waves(10) * 0.01  # a quiet recording: the same ε is now loud
+    clips = ClipSet([f"c{i}" for i in range(10)], x, labels_of(quiet, x), tuple(CLASSES))
+    quiet_record = evaluate_cell(quiet, PGD(eps=0.01, steps=2), clips, 0, 4, CPU, progress=False)
+    assert quiet_record["checks"]["snr_db"]["median"] < 20
+    assert any("median perturbation SNR" in w and "median clip peak" in w for w in quiet_record["checks"]["warnings"])

@@ -111,6 +111,10 @@ def run_command(
     typer.echo(f"{record['labels']['defense']} × {record['labels']['attack']}: {len(cells)} seed(s), "
                f"gradient {spec['gradient_mode']}, n={spec['data']['subset']['n']}, {cost_text(record)}  "
                "(mean ± std over seeds, %)")
+    levels, snr = record["checks"].get("levels", {}), record["checks"]["snr_db"]
+    if levels.get("peak_median") is not None and snr.get("median") is not None:
+        typer.echo(f"  clips: median peak {levels['peak_median']:.3g}, RMS {levels['rms_median']:.3g}; perturbation "
+                   f"SNR median {snr['median']:.1f} dB at {spec['norm']} ε={spec['eps']:g}")
     rows = [("clean_acc_victim", "clean (victim)"), ("clean_acc", "clean (defended)")]
     rows += [(name, f"robust {name}") for name in sorted(record["protocols"], key=protocol_order)]
     rows += [(f"@{c['step']}", f"robust {c['label']}") for c in record.get("scored_steps", [])]

@@ -60,6 +60,9 @@ def load_results(results: str | Path | list[dict[str, Any]], protocols: Sequence
             "clean_acc": r["clean_acc"],
             "queries_per_clip": r["queries"]["per_clip"],
             "snr_db_mean": r["checks"]["snr_db"]["mean"],
+            # the clips' level beside ε (records before it was stored: empty)
+            "snr_db_median": r["checks"]["snr_db"].get("median"),
+            "clip_peak_median": r["checks"].get("levels", {}).get("peak_median"),
             "warnings": len(r["checks"]["warnings"]),
             "seconds": r["seconds"]["total"],
             "_order": (spec["attack"]["name"], str(attack.get("norm")), float(attack.get("eps") or 0),
