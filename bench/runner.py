@@ -96,7 +96,7 @@ class Run:
         flags = correct(lambda x: bare(x.double()), test.waves, test.labels, self.config.batch_size, self.device)
         if self.config.n is None:  # the whole split, as the paper's Table 2: every clip the victim gets right
             return test.subset([i for i, ok in enumerate(flags.tolist()) if ok])
-        return select_eval_subset(test, flags, self.config.n, self.config.subset_seed)
+        return select_eval_subset(test, flags, self.config.n, self.config.subset_seed, self.config.split)
 
     def gradient_mode(self) -> str:
         """How the attack's gradients were obtained: the attack's mode, joined with the defense's declared

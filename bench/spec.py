@@ -19,6 +19,7 @@ from typing import Any
 
 from attacks.base import Attack
 from bench.data.base import Dataset
+from bench.data.subset import check_balanced_n
 from bench.errors import BadParameter
 from bench.params import jsonable, resolve, signature_params
 from bench.registry import REGISTRY
@@ -164,6 +165,8 @@ def plan(config: RunConfig) -> Plan:
         raise BadParameter(f"attack parameter {clash[0]!r} given twice (flag and -o); keep one")
     routed["attack"].update(flags)
     dataset, data_params = REGISTRY.create("dataset", config.data, routed["data"])
+    if config.n is not None:  # a balanced subset needs as many clips of each class: refused before any data
+        check_balanced_n(config.n, len(dataset.classes))
     defense_params = resolve(f"defense {config.defense!r}", plugins["defense"].factory, routed["defense"])
     spec_params = getattr(plugins["defense"].factory, "spec_params", None)  # a Defense's (checks, keeps ids)
     defense_params = spec_params(defense_params) if callable(spec_params) else defense_params

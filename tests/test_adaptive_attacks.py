@@ -148,7 +148,7 @@ cost = true
 interval = "clip_bootstrap"
 
 [profile.quick]
-n = 4
+n = 10
 seeds = 1
 batch_size = 4
 draws = 2

@@ -17,7 +17,7 @@ from bench.data.base import DIGITS
 from bench.data.sc09 import SC09
 from bench.data.subset import select_eval_subset
 from bench.data.synth_digits import SynthDigits
-from bench.errors import DataError
+from bench.errors import BadParameter, DataError
 
 # -- synth-digits ---------------------------------------------------------------------------------
 
@@ -191,6 +191,7 @@ def test_eval_subset_is_balanced_correct_and_seeded(tiny_synth):
     assert torch.bincount(subset.labels, minlength=10).tolist() == [2] * 10
     assert subset.ids == select_eval_subset(clips, correct, n=20, seed=0).ids
     assert subset.ids != select_eval_subset(clips, correct, n=20, seed=1).ids
-    assert torch.bincount(select_eval_subset(clips, correct, n=13, seed=0).labels).tolist() == [2, 2, 2] + [1] * 7
-    with pytest.raises(DataError, match="lower --n"):
+    with pytest.raises(BadParameter, match="use --n 10 or --n 20"):  # a balanced subset: a multiple of 10
+        select_eval_subset(clips, correct, n=13, seed=0)
+    with pytest.raises(DataError, match="the largest balanced subset is --n"):
         select_eval_subset(clips, correct, n=40, seed=0)

@@ -32,7 +32,7 @@ columns = ["Clean (bare)", "Clean", "L∞ PGD-1", "L∞ PGD-2"]
 caption = "tiny test grid"
 
 [profile.quick]
-n = 4
+n = 10
 seeds = 2
 batch_size = 4
 draws = 2
@@ -108,7 +108,7 @@ def test_report_finds_the_record_of_every_quick_cell(tmp_path: Path, tiny_synth,
     """The configuration id the report looks for (planned from the grid alone) is the one ``bench run``
     records: every configuration is set up on tiny data and its spec compared, without attacking anything."""
     tiny = [("data.voices", "2"), ("data.clips_per_voice", "2")]
-    runs = expand(load_grid(name), "quick", tmp_path, tiny, n=4, seeds=1, device="cpu", progress=False)
+    runs = expand(load_grid(name), "quick", tmp_path, tiny, n=10, seeds=1, device="cpu", progress=False)
     checked = 0
     for r in runs:
         try:
@@ -144,7 +144,7 @@ def test_tiny_grid_runs_through_the_local_executor_and_skips_on_rerun(tmp_path: 
     assert sorted((r["spec"]["defense"]["name"], r["spec"]["seed"]) for r in recs) == \
         [("diffnoise", 0), ("diffnoise", 1), ("none", 0), ("none", 1)]
     for r in recs:
-        assert r["n"] == 4 and r["spec"]["score_at"] == [1] and [c["step"] for c in r["scored_steps"]] == [1]
+        assert r["n"] == 10 and r["spec"]["score_at"] == [1] and [c["step"] for c in r["scored_steps"]] == [1]
         assert r["spec"]["data"]["params"]["voices"] == 2 and r["spec"]["draws"] == 2
     again = run_grid(grid, tmp_path / "runs")
     assert again.exit_code == 0 and "0 cells run, 4 already done, 0 failed" in again.output

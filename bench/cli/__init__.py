@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bench.cli import convert, data, listing, migrate, perf, report, run, train
+from bench.cli import convert, data, eval, listing, migrate, perf, report, run, train
 from bench.cli._common import OneLineErrors
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
     cls=OneLineErrors,  # every bad input, Typer's or ours, is one `error: ...` line
 )
 app.command("run")(run.run_command)
+app.command("eval")(eval.eval_command)
 app.command("list")(listing.list_command)
 app.command("report")(report.report_command)
 app.command("convert")(convert.convert_command)
