@@ -13,8 +13,11 @@ from bench.cli._common import one_line_errors
 from bench.data.base import scrbench_home
 from bench.errors import BadParameter
 from bench.params import parse_assignments
+from bench.train.clock import check_max_minutes
 
 DOMAIN_WORDS = {"wave": "waveform", "mel": "mel-spectrogram"}
+MAX_MINUTES_HELP = ("Stop once training has run this many minutes (checked at every {unit}); {keeps}, and the "
+                    "card records stopped_early. Default: no limit.")
 
 
 def denoiser_command(name: str) -> TyperCommand:
@@ -48,9 +51,12 @@ def denoiser_command(name: str) -> TyperCommand:
         threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
         option: Annotated[list[str] | None, typer.Option("-o", "--option", help="data.key=value.")] = None,
         progress: Annotated[bool, typer.Option()] = True,
+        max_minutes: Annotated[float | None, typer.Option(help=MAX_MINUTES_HELP.format(
+            unit="step", keeps="saves the EMA weights and a resumable checkpoint at that step"))] = None,
     ) -> None:
         from bench.train.denoiser import DenoiserTraining, train_denoiser
 
+        check_max_minutes(max_minutes)
         data_options = {}
         for key, value in parse_assignments(option or []):
             section, dot, rest = key.partition(".")
@@ -61,13 +67,15 @@ def denoiser_command(name: str) -> TyperCommand:
                         f"--lr {lr} --ema {ema} --crop {crop} --seed {seed}"
                         + (f" --noise-max {noise_max}" if noise_max > 0 else "")
                         + (f" --threads {threads}" if threads else "")
+                        + (f" --max-minutes {max_minutes:g}" if max_minutes is not None else "")
                         + "".join(f" -o {o}" for o in option or []))
         if threads:
             torch.set_num_threads(threads)
         path = train_denoiser(DenoiserTraining(
             name=name, config=config, data=data, data_options=data_options, steps=steps, batch_size=batch_size,
             lr=lr, ema=ema, crop=crop, seed=seed, noise_max=noise_max, save_every=save_every, resume=resume,
-            out=out or scrbench_home() / "weights", device=device, progress=progress, command=command_line))
+            out=out or scrbench_home() / "weights", device=device, progress=progress, command=command_line,
+            max_minutes=max_minutes))
         typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
 
     return typer.main.get_command(one)
@@ -117,9 +125,13 @@ def victim_command(
     option: Annotated[list[str] | None, typer.Option("-o", "--option", help=(
         "data.key=value for the dataset, key=value for the architecture."))] = None,
     progress: Annotated[bool, typer.Option()] = True,
+    max_minutes: Annotated[float | None, typer.Option(help=MAX_MINUTES_HELP.format(
+        unit="batch", keeps="validates the partial epoch and keeps the best epoch so far"))] = None,
 ) -> None:
     """Train a victim classifier on the evaluation features; report held-out-voice test accuracy."""
     from bench.train.victim import VictimTraining, train_victim
+
+    check_max_minutes(max_minutes)
 
     arch_options: dict[str, str] = {"config": config}
     data_options: dict[str, str] = {}
@@ -131,6 +143,7 @@ def victim_command(
                f"--batch-size {batch_size} --lr {lr} --weight-decay {weight_decay} --seed {seed} "
                f"--noise-min {noise_min} --noise-max {noise_max} --noise-p {noise_p}"
                + (f" --threads {threads}" if threads else "")
+               + (f" --max-minutes {max_minutes:g}" if max_minutes is not None else "")
                + "".join(f" -o {o}" for o in option or []))
     if threads:
         torch.set_num_threads(threads)
@@ -138,5 +151,5 @@ def victim_command(
         arch=arch, arch_options=arch_options, data=data, data_options=data_options, epochs=epochs,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, noise_min=noise_min, noise_max=noise_max,
         noise_p=noise_p, out=out,
-        device=device, progress=progress, command=command))
+        device=device, progress=progress, command=command, max_minutes=max_minutes))
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}")

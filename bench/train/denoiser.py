@@ -5,13 +5,18 @@ The DDPM objective (Ho et al. 2020, Eq. 14): t uniform on 1..T, x_t = q_sample(x
 and ε_θ(x_t, t − 1), with the one shared schedule. Adam; an exponential moving average of the weights is
 what gets saved (as improved-diffusion does). A resumable checkpoint (model, EMA, optimiser, step, RNG
 state) is written every ``save_every`` steps; ``resume`` continues from it to the same final weights.
+
+Time: a log line every ``LOG_EVERY`` steps (and at the last) with the mean loss, the elapsed time and an
+overall ETA. ``max_minutes`` is checked at every step boundary (a clock reading); when it has passed, the
+run writes its resumable checkpoint at that step, then the EMA weights and a card saying it stopped early
+(``stopped_early``, ``steps`` completed of ``steps_requested``, ``stop_reason``): the same weights a run of
+that many steps would save, and running the command again without the limit resumes to the full run's.
 """
 
 from __future__ import annotations
 
 import copy
 import io
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,11 +33,14 @@ from bench.frontend import DEFAULT_FRONTEND
 from bench.io import atomic_write_bytes
 from bench.registry import REGISTRY
 from bench.seeding import derive_seed, make_generator
+from bench.train.clock import RunClock, check_max_minutes
 from bench.train.victim import AUGMENT, augment
 from bench.weights import save_weights
 from defenses.diffusion.denoisers import TrainingDefaults, denoiser_domain
 from defenses.diffusion.mel import standardize
 from defenses.diffusion.schedule import NoiseSchedule
+
+LOG_EVERY = 100  # steps between log lines (and the bar's loss)
 
 
 @dataclass
@@ -59,6 +67,7 @@ class DenoiserTraining:
     device: str = "auto"
     progress: bool = True
     command: str = ""
+    max_minutes: float | None = None  # stop (resumably) once this invocation has trained this long
 
 
 def _to_mel(waves: Tensor, frontend: nn.Module) -> Tensor:
@@ -122,7 +131,10 @@ def _checkpoint_path(cfg: DenoiserTraining) -> Path:
 
 
 def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) -> Path:
+    """Train (or resume) ``cfg.name``'s ε-network, then write its EMA weights and card to ``cfg.out``; returns
+    the weights' path."""
     domain = denoiser_domain(cfg.name)  # before any data: an unknown or domain-less denoiser is one line
+    check_max_minutes(cfg.max_minutes)
     device = resolve_device(cfg.device)
     dataset, data_params = REGISTRY.create("dataset", cfg.data, cfg.data_options)
     dataset.prepare(progress=cfg.progress)
@@ -150,7 +162,17 @@ def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) ->
         log(f"resumed from {ckpt} at step {step}")
     net.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.name}", disable=not cfg.progress)
-    started = time.perf_counter() - seconds
+    clock = RunClock(cfg.steps, done=step, seconds_before=seconds, max_minutes=cfg.max_minutes)
+    first, stop_reason = step, None
+
+    def say(line: str) -> None:
+        with tqdm.external_write_mode():  # the line above the bar, not through it
+            log(line)
+
+    def progress_line() -> str:
+        recent = losses[-LOG_EVERY:]
+        return f"step {step}/{cfg.steps}: loss {sum(recent) / len(recent):.4f}  ({clock.status(step)})"
+
     while step < cfg.steps:
         loss = diffusion_loss(net, schedule, _batch(cfg, examples, generator, frontend), generator)
         optimizer.zero_grad(set_to_none=True)
@@ -162,12 +184,22 @@ def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) ->
         losses.append(loss.item())
         step += 1
         bar.update()
-        if step % 100 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-100:]) / 100:.4f}")
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            _save_checkpoint(ckpt, net, ema, optimizer, generator, step, time.perf_counter() - started, losses)
+        if step % LOG_EVERY == 0:
+            bar.set_postfix(loss=f"{sum(losses[-LOG_EVERY:]) / LOG_EVERY:.4f}")
+            say(progress_line())
+        if step < cfg.steps and clock.out_of_time():
+            stop_reason = clock.stop_reason(f"at step {step}/{cfg.steps}")
+        if step % cfg.save_every == 0 or step == cfg.steps or stop_reason is not None:
+            # a stopped run's checkpoint too, so running again resumes from exactly here
+            _save_checkpoint(ckpt, net, ema, optimizer, generator, step, clock.elapsed(), losses)
+        if stop_reason is not None:
+            break
+    if step > first and step % LOG_EVERY != 0:
+        say(progress_line())
+    if stop_reason is not None:
+        say(f"stopped early: {stop_reason}; saving the EMA weights at step {step} (the checkpoint resumes from it)")
     bar.close()
-    seconds = time.perf_counter() - started
+    seconds = clock.elapsed()
     ema.eval()
     held_out = _in_domain(cfg, valid.waves, frontend)
     if domain == "wave" and cfg.crop < held_out.shape[-1]:  # the middle, at the training length
@@ -184,7 +216,9 @@ def train_denoiser(cfg: DenoiserTraining, log: Callable[[str], None] = print) ->
         "dataset": {"name": cfg.data, "params": dataset.spec_params(data_params), "build": dataset.provenance(),
                     "train_hash": train.content_hash(),
                     "valid_hash": valid.content_hash(), "sizes": {"train": len(train), "valid": len(valid)}},
-        "training": {"steps": step, "batch_size": cfg.batch_size, "lr": cfg.lr, "ema": cfg.ema, "crop": cfg.crop,
+        "training": {"steps": step, "steps_requested": cfg.steps, "max_minutes": cfg.max_minutes,
+                     "stopped_early": stop_reason is not None, "stop_reason": stop_reason,
+                     "batch_size": cfg.batch_size, "lr": cfg.lr, "ema": cfg.ema, "crop": cfg.crop,
                      **({"augment": {**AUGMENT, "noise_std": (AUGMENT["noise_std"][0], cfg.noise_max)}}
                         if cfg.noise_max > 0 else {}),
                      "seed": cfg.seed, "optimizer": "Adam", "loss_last_500": round(
