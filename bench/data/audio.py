@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from bench.errors import DataError
+from bench.errors import BadParameter, DataError
 from bench.frontend import NUM_SAMPLES, SAMPLE_RATE
 
 
@@ -27,6 +27,38 @@ def resample(wave: np.ndarray, orig_rate: int, new_rate: int = SAMPLE_RATE) -> n
     if orig_rate == new_rate:
         return wave
     return torchaudio.functional.resample(torch.from_numpy(wave), orig_rate, new_rate).numpy()
+
+
+def parse_level(text: str | None) -> tuple[str, float] | None:
+    """``"peak:0.5"`` or ``"rms:0.05"`` as ``("peak", 0.5)``; None for None or ``""``; one line for anything else."""
+    if text is None or not text.strip():
+        return None
+    mode, _, value = text.strip().partition(":")
+    try:
+        target = float(value)
+    except ValueError:
+        target = float("nan")
+    if mode not in ("peak", "rms") or not 0.0 < target <= 1.0:
+        raise BadParameter(f"normalize={text!r} is not valid; use peak:P or rms:R with 0 < P, R <= 1, "
+                           "e.g. -o data.normalize=peak:0.5")
+    return mode, target
+
+
+def level_name(level: tuple[str, float]) -> str:
+    """The canonical spelling of a level (``peak:0.5``), as recorded in a dataset's identity."""
+    return f"{level[0]}:{level[1]!r}"
+
+
+def set_level(wave: np.ndarray, level: tuple[str, float] | None) -> np.ndarray:
+    """Scale a float64 clip to the level's peak or RMS (float64 arithmetic), then clip to [-1, 1] (a loud RMS
+    target can push peaks past full scale); a silent clip (all zeros) is returned unchanged."""
+    if level is None:
+        return wave
+    mode, target = level
+    now = float(np.abs(wave).max()) if mode == "peak" else float(np.sqrt(np.mean(np.square(wave))))
+    if now == 0.0:
+        return wave
+    return np.clip(wave * (target / now), -1.0, 1.0)
 
 
 def wav_frames(path: Path) -> tuple[int, int] | None:
@@ -63,8 +95,10 @@ def read_clip(
     sample_rate: int = SAMPLE_RATE,
     num_samples: int = NUM_SAMPLES,
     allow_resample: bool = True,
+    level: tuple[str, float] | None = None,
 ) -> np.ndarray:
-    """A mono clip as float32 in [-1, 1], resampled to ``sample_rate`` and fixed to ``num_samples``.
+    """A mono clip as float32 in [-1, 1], resampled to ``sample_rate``, fixed to ``num_samples`` and, with
+    ``level`` (from ``parse_level``), scaled to that peak or RMS over the fixed-length clip.
 
     Read and resampled in float64 (then rounded once to float32): float32 CPU kernels differ between CPU
     types, and these samples define the data's content hash."""
@@ -97,4 +131,4 @@ def read_clip(
                 f"e.g. `sox in.wav -r {sample_rate} out.wav`"
             )
         wave = np.clip(resample(wave, rate, sample_rate), -1.0, 1.0)
-    return fix_length(wave, num_samples).astype(np.float32)
+    return set_level(fix_length(wave, num_samples), level).astype(np.float32)
