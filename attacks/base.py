@@ -66,15 +66,26 @@ class BudgetReport:
         return asdict(self)
 
 
-def check_budget(x_adv: Tensor, x: Tensor, eps: float, norm: str | Norm,
+def check_budget(x_adv: Tensor, x: Tensor, eps: float | Tensor, norm: str | Norm,
                  clip: tuple[float, float] = CLIP) -> BudgetReport:
-    """Measure every example against its budget (``norm``: a name or a norm object) and range, in float64
-    with a float32 rounding allowance. The largest L∞ and L2 sizes are reported whatever the norm."""
+    """Measure every example against its budget (``norm``: a name or a norm object; ``eps``: one radius, or
+    one per example for a relative budget) and range, in float64 with a float32 rounding allowance. The
+    largest L∞ and L2 sizes are reported whatever the norm; ``eps`` reports the largest radius."""
     geometry = get_norm(norm)
     delta = (x_adv.detach().double() - x.detach().double()).flatten(1)
     linf, l2 = delta.abs().amax(1), delta.norm(dim=1)
     distance = geometry.distance(delta)
+    if isinstance(eps, Tensor):
+        eps_each = eps.detach().double().flatten().cpu().to(distance.device)
+        eps = float(eps_each.max()) if len(eps_each) else 0.0
+        tolerance = 1e-6 + 1e-5 * eps_each
+        return _report(geometry, eps, linf, l2, distance <= eps_each + tolerance, x_adv, clip)
     tolerance = 1e-6 + 1e-5 * eps
+    return _report(geometry, eps, linf, l2, distance <= eps + tolerance, x_adv, clip)
+
+
+def _report(geometry: Norm, eps: float, linf: Tensor, l2: Tensor, inside: Tensor, x_adv: Tensor,
+            clip: tuple[float, float]) -> BudgetReport:
     finite = torch.isfinite(x_adv).flatten(1).all(1)
     in_range = ((x_adv >= clip[0]) & (x_adv <= clip[1])).flatten(1).all(1)
     return BudgetReport(
@@ -82,7 +93,7 @@ def check_budget(x_adv: Tensor, x: Tensor, eps: float, norm: str | Norm,
         eps=eps,
         max_linf=float(linf.nan_to_num(float("inf")).max()) if len(linf) else 0.0,
         max_l2=float(l2.nan_to_num(float("inf")).max()) if len(l2) else 0.0,
-        violations=int((~(distance <= eps + tolerance)).sum()),
+        violations=int((~inside).sum()),
         out_of_range=int((~in_range & finite).sum()),
         non_finite=int((~finite).sum()),
     )
@@ -120,6 +131,11 @@ class Attack(ABC):
         """Resolve and check ``norm`` and ``eps`` (``default_eps`` when None); one line when invalid."""
         self.geometry, self.eps = checked_budget(owner, norm, eps, self.default_eps)
         self.norm = self.geometry.name
+
+    def budget_eps(self, x: Tensor) -> float | Tensor:
+        """The radius each example of clean clips ``x`` is checked against: ``eps``, or one per clip for an
+        attack with a budget relative to each clip (PGD's ``eps_db``)."""
+        return self.eps
 
     def set_fixed_randomness(self, owner: str, fixed: bool) -> None:
         """Fixed randomness (Liu et al., ICLR 2025): one known draw per clip; EOT over it would average one

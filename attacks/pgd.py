@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from torch import Tensor
 from attacks.base import Attack, StepCallback
 from attacks.estimators import choose_gradient
 from attacks.gradients import GradientEstimator
+from attacks.norms import get_norm
 from attacks.restarts import RestartRule, check_restarts, restarted
 from attacks.rules import ascend
 from bench.errors import BadParameter
@@ -35,12 +37,25 @@ class PGD(Attack):
 
     ``fixed_randomness`` runs the attack and the final evaluation on one known purifier draw per clip (Liu
     et al., ICLR 2025; ``bench.fixed_draws``): gradient mode ``fixed``.
+
+    ``eps_db`` = D (L∞ only) bounds each clip's perturbation relative to its own peak, the dB_x(δ) =
+    20·log10(max|δ| / max|x|) ≤ D convention of Carlini & Wagner's audio attacks ("Audio Adversarial
+    Examples", IEEE S&P Workshops 2018, Sec. III-B): clip i's radius is max|x_i| · 10^(D/20), and its step
+    the same fraction of it as ``step_size`` is of ``eps`` (``eps`` is then 10^(D/20), the radius at peak 1).
     """
 
     def __init__(self, norm: str = "linf", eps: float | None = None, steps: int = 10, step_size: float | None = None,
                  random_start: bool = False, eot: int = 1, eot_batch: int | None = None, restarts: int = 1,
                  restart_by: RestartRule = "loss", restart_draws: int = 10, gradient: str | None = None,
-                 fixed_randomness: bool = False):
+                 fixed_randomness: bool = False, eps_db: float | None = None):
+        if eps_db is not None:
+            if eps is not None:
+                raise BadParameter("pgd: give --eps (absolute) or --eps-db (relative to each clip's peak), not both")
+            if not (math.isfinite(eps_db) and eps_db <= 0) or get_norm(norm, "pgd").name != "linf":
+                raise BadParameter(f"pgd: eps_db {eps_db:g}: a relative L∞ budget needs --norm linf and a finite "
+                                   "D <= 0 dB (e.g. --eps-db -40: max|δ| is 1 % of the clip's peak)")
+            eps = 10 ** (eps_db / 20)
+        self.eps_db = eps_db
         self.set_budget("pgd", norm, eps)
         if steps < 0 or eot < 1 or (eot_batch is not None and eot_batch < 1):
             raise BadParameter("pgd: needs eps > 0, steps >= 0, eot >= 1 and eot_batch >= 1")
@@ -60,7 +75,13 @@ class PGD(Attack):
                 "random_start": self.random_start, "eot": self.eot, "eot_batch": self.eot_batch,
                 "restarts": self.restarts, "restart_by": self.restart_by, "restart_draws": self.restart_draws,
                 **({"gradient": self.gradient_choice.text} if self.gradient_choice.text else {}),
-                **self.fixed_params()}
+                **self.fixed_params(), **({"eps_db": self.eps_db} if self.eps_db is not None else {})}
+
+    def budget_eps(self, x: Tensor) -> float | Tensor:
+        """Each clip's radius: ``eps``, or with ``eps_db`` the clip's peak times 10^(D/20) (one per clip)."""
+        if self.eps_db is None:
+            return self.eps
+        return self.eps * x.detach().flatten(1).abs().amax(1)
 
     @property
     def prefix_consistent(self) -> bool:
@@ -72,13 +93,17 @@ class PGD(Attack):
         extra = self.gradient_choice.label + (" rand" if self.random_start else "")
         extra += f" R{self.restarts}-{self.restart_by}" if self.restarts > 1 else ""
         extra += " fixed-draw" if self.fixed_randomness else ""
-        return f"PGD-{self.steps} {self.geometry.label} ε={self.eps:g}{extra}"
+        budget = f"{self.eps_db:g} dB_x" if self.eps_db is not None else f"ε={self.eps:g}"
+        return f"PGD-{self.steps} {self.geometry.label} {budget}{extra}"
 
     def perturb(self, model: Callable[..., Tensor], x: Tensor, y: Tensor, generator: torch.Generator,
                 on_step: StepCallback | None = None) -> Tensor:
         x = x.detach()
+        eps, step_size = self.eps, self.step_size
+        if self.eps_db is not None:  # per clip: radius and step scale with the clip's peak, shape (B, 1, ..)
+            peak = self.budget_eps(x).view(-1, *([1] * (x.ndim - 1))) / self.eps
+            eps, step_size = self.eps * peak, self.step_size * peak
         run = lambda start, r: ascend(model, x, y, generator, start, self.estimator, self.geometry,  # noqa: E731
-                                      self.eps, self.step_size, self.steps, on_step=on_step,
-                                      first_step=r * self.steps + 1)
-        return restarted(model, x, y, generator, run, self.restarts, self.random_start, self.eps, self.geometry,
+                                      eps, step_size, self.steps, on_step=on_step, first_step=r * self.steps + 1)
+        return restarted(model, x, y, generator, run, self.restarts, self.random_start, eps, self.geometry,
                          self.restart_by, self.restart_draws)

@@ -75,7 +75,8 @@ def score_examples(model: DefendedModel, attack: Attack, x_adv: Tensor, x_clean:
     ``repeatable``) with the final evaluation's fresh-draw stream, and score ``protocols`` from those
     predictions: the same code scores the final examples and every kept iterate (``step``)."""
     x_adv = x_adv.to(device)
-    budget = check_budget(x_adv, x_clean, attack.eps, attack.norm)
+    eps = attack.budget_eps(x_clean)
+    budget = check_budget(x_adv, x_clean, eps, attack.norm)
     enforce_budget(budget, attack.label())
     preds, finite = draw_predictions(model, x_adv, batch_size, device, make_generator(seed, "eval-adv", device=device),
                                      1 if repeatable else draws)
@@ -88,6 +89,8 @@ def score_examples(model: DefendedModel, attack: Attack, x_adv: Tensor, x_clean:
             "robust": (preds[0] == labels).int().tolist(),
             "linf": _rounded(delta.abs().amax(1)),
             "l2": _rounded(delta.norm(dim=1)),
+            # a budget relative to each clip (eps_db): every clip's own radius
+            **({"eps": _rounded(eps.double().cpu())} if isinstance(eps, Tensor) else {}),
         },
         "budget": budget.as_dict(),
         "non_finite_logits": int((~finite).sum()),

@@ -126,8 +126,10 @@ def test_attack_contract(name: str, norm: str, tiny_surrogate: dict[str, Any]):
     # Records every parameter, as JSON, and the record rebuilds the same attack.
     params = attack.params()
     factory = REGISTRY.get("attack", name).factory
-    # ``gradient`` is recorded only when eot/eot_batch do not say it all (so older cells keep their ids)
-    assert set(params) == set(signature_params(factory)) - ({"gradient", "fixed_randomness"} - set(params))
+    # ``gradient`` is recorded only when eot/eot_batch do not say it all, ``fixed_randomness`` and ``eps_db``
+    # only when set (so older cells keep their ids)
+    optional = {"gradient", "fixed_randomness", "eps_db"}
+    assert set(params) == set(signature_params(factory)) - (optional - set(params))
     json.dumps(params, allow_nan=False)
     rebuilt = {k: v for k, v in params.items() if k != "surrogate_weights"}
     if name in NEEDS_SURROGATE:

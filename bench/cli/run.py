@@ -26,6 +26,8 @@ def run_command(
     norm: Annotated[str | None, typer.Option(
         help="Attack norm: linf, l2 or any registered norm (`bench list norms`). [default: the attack's, linf]")] = None,
     eps: Annotated[float | None, typer.Option(help="Budget (default: 0.002 L∞, 0.253 L2).")] = None,
+    eps_db: Annotated[float | None, typer.Option(
+        help="Budget relative to each clip's peak, in dB (pgd, L∞): max|δ| ≤ max|x|·10^(D/20), e.g. -40.")] = None,
     steps: Annotated[int | None, typer.Option(help="Attack iterations (default: the attack's).")] = None,
     eot: Annotated[int | None, typer.Option(help="Average each gradient over this many random draws.")] = None,
     surrogate: Annotated[str | None, typer.Option(
@@ -78,7 +80,8 @@ def run_command(
     check_counts({"--n": n, "--seeds": seeds})
     if grid is not None:
         single = {"--defense": defense, "--attack": attack, "--victim": victim, "--data": data, "--norm": norm,
-                  "--eps": eps, "--steps": steps, "--eot": eot, "--surrogate": surrogate, "--score-at": score_at,
+                  "--eps": eps, "--eps-db": eps_db, "--steps": steps, "--eot": eot, "--surrogate": surrogate,
+                  "--score-at": score_at,
                   "--subset-seed": subset_seed, "--batch-size": batch_size, "--draws": draws, "--vote": vote}
         given = [flag for flag, value in single.items() if value is not None]
         if given:
@@ -97,7 +100,7 @@ def run_command(
     config = RunConfig(  # what is not given keeps RunConfig's default, the one place defaults live
         **{k: v for k, v in given.items() if v is not None}, options=options,
         attack_options={"norm": norm, "eps": eps, "steps": steps, "eot": eot,
-                        "surrogate": surrogate},
+                        "surrogate": surrogate, "eps_db": eps_db},
         results=results, progress=progress, score_at=int_list(score_at, "--score-at", "step counts", "10,30,50,70"),
     )
     if threads:
@@ -112,9 +115,12 @@ def run_command(
                f"gradient {spec['gradient_mode']}, n={spec['data']['subset']['n']}, {cost_text(record)}  "
                "(mean ± std over seeds, %)")
     levels, snr = record["checks"].get("levels", {}), record["checks"]["snr_db"]
+    eps_db = spec["attack"]["params"].get("eps_db")
+    budget = (f"{eps_db:g} dB_x (relative to each clip's peak)" if eps_db is not None
+              else f"{spec['norm']} ε={spec['eps']:g}")
     if levels.get("peak_median") is not None and snr.get("median") is not None:
         typer.echo(f"  clips: median peak {levels['peak_median']:.3g}, RMS {levels['rms_median']:.3g}; perturbation "
-                   f"SNR median {snr['median']:.1f} dB at {spec['norm']} ε={spec['eps']:g}")
+                   f"SNR median {snr['median']:.1f} dB at {budget}")
     rows = [("clean_acc_victim", "clean (victim)"), ("clean_acc", "clean (defended)")]
     rows += [(name, f"robust {name}") for name in sorted(record["protocols"], key=protocol_order)]
     rows += [(f"@{c['step']}", f"robust {c['label']}") for c in record.get("scored_steps", [])]
