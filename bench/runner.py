@@ -64,9 +64,14 @@ class Run:
         if tuple(self.victim.card.get("classes", self.dataset.classes)) != tuple(self.dataset.classes):
             raise DataError(f"victim {config.victim!r} was trained on classes {self.victim.card['classes']}, "
                             f"dataset {config.data!r} has {list(self.dataset.classes)}")
-        trained_on = self.victim.card.get("dataset", {}).get("name")
-        if trained_on and trained_on != config.data:
-            log(f"warning: victim {config.victim!r} was trained on {trained_on!r}, evaluated on {config.data!r}")
+        # networks trained on other data than the run's: said once per run, and kept in every record
+        trained = {f"victim {config.victim!r}": self.victim.card.get("dataset", {}).get("name"),
+                   **{f"denoiser {k}": v for k, v in self.defense.training_data().items()}}
+        self.domain_warnings = [f"{network} was trained on {on!r}, used on {config.data!r}: its numbers here are "
+                                "outside its training domain" for network, on in trained.items()
+                                if on and on != config.data]
+        for warning in self.domain_warnings:
+            log(f"warning: {warning}")
 
         crafted_on = getattr(self.attack, "classes", None)  # a transfer surrogate's classes
         if crafted_on is not None and tuple(crafted_on) != tuple(self.dataset.classes):
@@ -150,6 +155,7 @@ class Run:
             **measured,
             "victim_card": {k: self.victim.card.get(k) for k in ("arch", "config", "clean_test_acc", "dataset")},
             "data_provenance": self.data_provenance,
+            **({"domain_warnings": self.domain_warnings} if self.domain_warnings else {}),
             "environment": {**environment(self.device), **({"compiled": True} if self.plan.compile else {})},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

@@ -40,5 +40,16 @@ class Defense(nn.Module):
         """The trained networks this defense loaded (name, configuration, file hash), recorded in results."""
         return {}
 
+    def training_data(self) -> dict[str, str]:
+        """For each trained network this defense loaded, the dataset its card says it was trained on (network
+        label → dataset name; a card without one is left out): the run warns when it is not the run's data."""
+        out = {}
+        for value in vars(self).values():
+            card = getattr(value, "card", None)
+            trained_on = card.get("dataset", {}).get("name") if isinstance(card, dict) else None
+            if trained_on:
+                out[f"{getattr(value, 'name', 'network')} ({getattr(value, 'config', '?')})"] = trained_on
+        return out
+
     def purify_mel(self, mel: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return mel

@@ -82,3 +82,18 @@ def test_bench_run_compile_keeps_the_cell_and_its_numbers(tmp_path: Path, tiny_s
     assert a["cell_id"] == b["cell_id"] and b["environment"]["compiled"] and "compiled" not in a["environment"]
     assert a["per_sample"]["linf"] == pytest.approx(b["per_sample"]["linf"], rel=1e-3)
     assert a["per_sample"]["robust"] == b["per_sample"]["robust"]
+
+
+def test_networks_trained_on_other_data_warn_once_and_are_recorded(tmp_path: Path, tiny_synth, temporary_plugin):
+    from bench.data.synth_digits import SynthDigits
+    from bench.runner import Run
+
+    temporary_plugin("dataset", "synth-other", SynthDigits)  # the same clips under another dataset's name
+    said: list[str] = []
+    config = RunConfig(defense="dualpure", data="synth-other", n=10, seeds=[0], attack_options={"steps": 1},
+                       options=[("data.voices", "2"), ("data.clips_per_voice", "2")], results=tmp_path, progress=False)
+    run = Run(config, log=said.append)
+    warned = [line for line in said if "was trained on 'synth-digits', used on 'synth-other'" in line]
+    assert len(warned) == 2 and any("victim 'resnext29'" in w for w in warned)
+    assert any("denoiser meldiff (slim)" in w for w in warned)
+    assert run.run_cell(0).record["domain_warnings"] == run.domain_warnings and len(run.domain_warnings) == 2
