@@ -8,7 +8,6 @@ largest balanced ``--n`` reported here is exactly the one ``bench run`` accepts.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,9 +18,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from bench.data.subset import correct_per_class
+from bench.data.subset import correct_per_class, largest_balanced_n
 from bench.environment import environment, resolve_device
-from bench.errors import BadParameter, DataError
+from bench.errors import BadParameter
 from bench.io import atomic_write_bytes, atomic_write_json, atomic_write_text, check_writable_folder
 from bench.model import DefendedModel
 from bench.params import jsonable
@@ -95,13 +94,10 @@ def evaluate_split(config: EvalConfig, log: Callable[[str], None] = print) -> di
         log(f"warning: {reason}")
     victim = load_victim(config.victim, planned.routed["victim"], device)
     classes = tuple(dataset.classes)
-    if tuple(victim.card.get("classes", classes)) != classes:
-        raise DataError(f"victim {config.victim!r} was trained on classes {victim.card['classes']}, "
-                        f"dataset {config.data!r} has {list(classes)}")
+    victim.check_classes(classes, config.data)
     clips = dataset.load(config.split)
     # float64, as bench run's subset selection: the same flags, so the same largest balanced --n
-    bare = copy.deepcopy(torch.nn.Sequential(victim.frontend, victim.classifier)).to(device, torch.float64).eval()
-    preds, seconds = predict(lambda x: bare(x.double()), clips.waves, config.batch_size, device)
+    preds, seconds = predict(victim.float64(device), clips.waves, config.batch_size, device)
     results = {"victim": scores(clips.labels, preds, classes, seconds, "float64")}
     counts = correct_per_class(clips.labels, preds == clips.labels, len(classes))
     defense_info: dict[str, Any] | None = None
@@ -121,7 +117,7 @@ def evaluate_split(config: EvalConfig, log: Callable[[str], None] = print) -> di
                  "split_hash": clips.content_hash(), "provenance": dataset.provenance(),
                  "not_reference": dataset.not_reference()},
         "classes": list(classes), "class_clips": torch.bincount(clips.labels, minlength=len(classes)).tolist(),
-        "victim_correct_per_class": counts, "largest_balanced_n": len(classes) * min(counts),
+        "victim_correct_per_class": counts, "largest_balanced_n": largest_balanced_n(counts),
         "batch_size": config.batch_size, "results": results, "environment": environment(device),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

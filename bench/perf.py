@@ -23,7 +23,6 @@ of schema 1 (purification only, ``<defense>-<device>-b<batch>.perf.json``) are s
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -44,6 +43,7 @@ from bench.params import jsonable, signature_params
 from bench.peak_memory import peak_memory
 from bench.registry import REGISTRY
 from bench.report.format import fmt_duration
+from bench.stats import mean_std
 from bench.victim_loader import build_classifier, victim_frontend
 from bench.weights import load_weights, shipped_weights
 
@@ -81,8 +81,7 @@ def time_calls(fn: Callable[[], Any], repeats: int, warmup: int, device: torch.d
 
 
 def _summary(per_clip: list[float]) -> dict[str, Any]:
-    mean = sum(per_clip) / len(per_clip)
-    std = math.sqrt(sum((t - mean) ** 2 for t in per_clip) / (len(per_clip) - 1)) if len(per_clip) > 1 else 0.0
+    mean, std = mean_std(per_clip)
     return {"mean": mean, "std": std, "min": min(per_clip), "runs": per_clip}
 
 

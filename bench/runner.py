@@ -61,9 +61,7 @@ class Run:
         if self.data_provenance["not_reference"]:
             log(f"warning: {self.data_provenance['not_reference']}")
         self.victim = load_victim(config.victim, routed["victim"], self.device)
-        if tuple(self.victim.card.get("classes", self.dataset.classes)) != tuple(self.dataset.classes):
-            raise DataError(f"victim {config.victim!r} was trained on classes {self.victim.card['classes']}, "
-                            f"dataset {config.data!r} has {list(self.dataset.classes)}")
+        self.victim.check_classes(self.dataset.classes, config.data)
         # networks trained on other data than the run's: said once per run, and kept in every record
         trained = {f"victim {config.victim!r}": self.victim.card.get("dataset", {}).get("name"),
                    **{f"denoiser {k}": v for k, v in self.defense.training_data().items()}}
@@ -93,12 +91,9 @@ class Run:
     def _eval_subset(self):
         test = self.dataset.load(self.config.split)
         self.split_hash = test.content_hash()  # the data's identity: two folders read by one plugin differ here
-        # The subset picked from these flags defines cell ids, which must be the same on every machine: float32
-        # logits differ between CPU types in their last bits, enough to flip a clip whose top two nearly tie;
-        # float64's differences are ~1e-9 times as large. So the bare victim runs in float64, on a copy.
-        bare = torch.nn.Sequential(copy.deepcopy(self.model.frontend), copy.deepcopy(self.model.classifier))
-        bare = bare.to(self.device, torch.float64).eval()
-        flags = correct(lambda x: bare(x.double()), test.waves, test.labels, self.config.batch_size, self.device)
+        # the subset these flags pick defines cell ids: the bare victim in float64 (``Victim.float64``)
+        flags = correct(self.victim.float64(self.device), test.waves, test.labels, self.config.batch_size,
+                        self.device)
         if self.config.n is None:  # the whole split, as the paper's Table 2: every clip the victim gets right
             return test.subset([i for i, ok in enumerate(flags.tolist()) if ok])
         return select_eval_subset(test, flags, self.config.n, self.config.subset_seed, self.config.split)

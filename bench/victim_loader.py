@@ -8,15 +8,16 @@ surrogates, ``bench perf``) takes them from here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from bench.errors import CheckpointError
+from bench.errors import CheckpointError, DataError
 from bench.frontend import DEFAULT_FRONTEND, FRONTEND_ATTR, Frontend, frontend_spec
 from bench.params import jsonable, resolve
 from bench.registry import REGISTRY
@@ -35,6 +36,22 @@ class Victim:
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, "params": {**jsonable(self.params), "weights_sha256": self.weights_sha256}}
+
+    def check_classes(self, classes: Sequence[str], data: str) -> None:
+        """One line when the card names other classes (or another order) than dataset ``data``'s."""
+        if tuple(self.card.get("classes", classes)) != tuple(classes):
+            raise DataError(f"victim {self.name!r} was trained on classes {self.card['classes']}, "
+                            f"dataset {data!r} has {list(classes)}")
+
+    def float64(self, device: torch.device) -> Callable[[Tensor], Tensor]:
+        """The bare victim (frontend + classifier) in float64, on a copy, as a function of a batch of waves.
+
+        What it classifies correctly picks evaluation subsets, which define cell ids and must be the same on
+        every machine: float32 logits differ between CPU types in their last bits, enough to flip a clip whose
+        top two nearly tie; float64's differences are ~1e-9 times as large."""
+        bare = nn.Sequential(copy.deepcopy(self.frontend), copy.deepcopy(self.classifier))
+        bare = bare.to(device, torch.float64).eval()
+        return lambda x: bare(x.double())
 
 
 def frontend_factory(name: str) -> Frontend:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.data.base import ClipSet
-from bench.data.subset import largest_balanced_n, select_eval_subset
+from bench.data.subset import correct_per_class, largest_balanced_n, select_eval_subset
 from bench.errors import BadParameter, DataError
 from bench.eval import FILES
 from bench.model import DefendedModel
@@ -99,7 +99,7 @@ def _clips() -> tuple[ClipSet, torch.Tensor]:
 
 def test_subset_is_balanced_from_correct_clips_up_to_the_largest_n():
     clips, correct = _clips()
-    assert largest_balanced_n(clips.labels, correct, 3) == 6
+    assert largest_balanced_n(correct_per_class(clips.labels, correct, 3)) == 6
     subset = select_eval_subset(clips, correct, n=6, seed=0)
     assert torch.bincount(subset.labels).tolist() == [2, 2, 2]
     assert all(correct[int(i[1:])] for i in subset.ids)

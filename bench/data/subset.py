@@ -9,6 +9,8 @@ line giving the values that work (rounding silently would unbalance a subset the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -23,9 +25,10 @@ def correct_per_class(labels: Tensor, correct: Tensor, num_classes: int) -> list
     return torch.bincount(labels.cpu()[flags], minlength=num_classes).tolist()
 
 
-def largest_balanced_n(labels: Tensor, correct: Tensor, num_classes: int) -> int:
-    """The largest ``n`` a balanced subset of the flagged clips can have: ``C`` × the smallest class count."""
-    return num_classes * min(correct_per_class(labels, correct, num_classes))
+def largest_balanced_n(counts: Sequence[int]) -> int:
+    """The largest ``n`` a balanced subset can have, given each class's count of usable clips
+    (``correct_per_class``): ``C`` × the smallest count."""
+    return len(counts) * min(counts)
 
 
 def check_balanced_n(n: int, num_classes: int) -> None:
@@ -50,7 +53,7 @@ def shortage_message(clips: ClipSet, correct: Tensor, n: int, split: str) -> str
     fewer = f"class {short[0]} has fewer" if len(short) == 1 else (
         f"classes {', '.join(short)} have fewer" if len(short) <= 3 else f"{len(short)} classes have fewer")
     per_class = ", ".join(f"{name} {k}" for name, k in zip(clips.classes, counts, strict=True))
-    largest = num_classes * min(counts)
+    largest = largest_balanced_n(counts)
     fix = (f"the largest balanced subset is --n {largest}: use --n {largest}, or a better victim" if largest
            else "no balanced subset exists (a class has none); use a better victim")
     return (f"--n {n} needs {n // num_classes} correctly classified {split} clips of each class, but {fewer}: "
