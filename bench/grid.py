@@ -1,7 +1,8 @@
 """Experiment grids: one TOML file per paper artefact (``bench/grids/``), expanded into ``bench run`` cells.
 
 A grid names its artefact's layout (``rows``, ``columns``: the paper's table or figure), its profiles
-(``quick``: shipped slim models, small n and seeds; ``paper``: the published configurations) and its runs.
+(``quick``: shipped slim models, small n and seeds; ``headline``, where a grid has one: the reference's
+headline cells at 100 clips × 3 seeds; ``paper``: the published configurations) and its runs.
 Each ``[[run]]`` is one ``bench run`` configuration or, where a value is a list, the cross product of them:
 
     [[run]]
@@ -12,6 +13,7 @@ Each ``[[run]]`` is one ``bench run`` configuration or, where a value is a list,
     score_at = [10, 30, 50, 70]        # PGD-10 ... PGD-70 from the one PGD-100 trajectory
     options = { "defense.t_w" = [1, 2] }   # -o key=value; a list is crossed too
     profile.quick = { steps = 50 }     # per-profile overrides of any of the above
+    profiles = ["quick", "paper"]      # only in these profiles (default: every profile of the grid)
 
 Profile ``options`` go to every plugin of a cell that has that parameter (``victim.config = "paper"``
 reaches victims, ``defense.config`` only defenses with a ``config``). A run without ``row``/``column``
@@ -37,7 +39,8 @@ from bench.spec import RUN_SETTINGS, SECTIONS, RunConfig, accepted_params
 
 GRIDS_DIR = Path(__file__).resolve().parent / "grids"
 AXES = ("defense", "victim", "data", "attack", "norm", "eps", "steps", "eot")  # crossed in this order
-RUN_KEYS = {*AXES, "row", "column", "clean_column", "bare_column", "score_at", "options", "surrogate", "profile"}
+RUN_KEYS = {*AXES, "row", "column", "clean_column", "bare_column", "score_at", "options", "surrogate", "profile",
+            "profiles"}
 PROFILE_KEYS = {"n", "seeds", "subset_seed", "batch_size", "draws", "vote", "options", "device", "split"}
 LAYOUTS = ("table", "lines", "bars")
 
@@ -106,9 +109,9 @@ def load_grid(name: str | Path) -> Grid:
         unknown = sorted(set(run) - RUN_KEYS)
         if unknown:
             raise BadParameter(f"{where}, run {i}: unknown key {unknown[0]!r}; valid: {', '.join(sorted(RUN_KEYS))}")
-        for pname in run.get("profile", {}):
+        for pname in [*run.get("profile", {}), *run.get("profiles", [])]:
             if pname not in profiles:
-                raise BadParameter(f"{where}, run {i}: overrides unknown profile {pname!r}")
+                raise BadParameter(f"{where}, run {i}: names unknown profile {pname!r}; valid: {', '.join(profiles)}")
     known = {"title", "layout", "rows", "columns", "profile", "run", "paper", "artefact", "caption", "x_label",
              "y_label"}
     paper = data.get("paper")
@@ -195,8 +198,11 @@ def expand(grid: Grid, profile: str, results: Path, extra_options: list[tuple[st
     out: list[GridRun] = []
     used: set[str] = set()
     for index, run in enumerate(grid.runs, 1):
+        if profile not in run.get("profiles", grid.profiles):
+            continue
         where = f"grid {grid.name}, run {index}"
-        run = {**{k: v for k, v in run.items() if k != "profile"}, **run.get("profile", {}).get(profile, {})}
+        run = {**{k: v for k, v in run.items() if k not in ("profile", "profiles")},
+               **run.get("profile", {}).get(profile, {})}
         options = dict(run.get("options", {}))
         axes = {a: _as_list(run.get(a)) for a in AXES}
         option_axes = {k: _as_list(v) for k, v in options.items()}

@@ -194,7 +194,8 @@ def test_adaptive_artefact_shows_its_protocols_and_each_attacks_cost(tmp_path: P
     # PGD-2 backpropagates 2 gradients per clip; the suite at least its first member's 1, at most 1 + 2
     assert pgd.startswith("2 · ") and fixed.startswith("2 · ") and worst.split(" · ")[0] in {"1", "2", "3"}
     assert re.search(r"Fixed randomness.*fixed-draw", md)
-    # robust cells: mean [95 % clip-bootstrap interval], the mean the record's own final@1; clean: mean alone
+    # every cell: mean [95 % clip-bootstrap interval], the robust mean the record's own final@1, the clean one its
+    # defended clean accuracy
     final = md.split("under protocol final@1")[1].split("**")[1]
     line = next(x for x in final.splitlines() if x.startswith("| DiffNoise"))
     cells = [c.strip() for c in line.strip("|").split("|")]
@@ -202,7 +203,8 @@ def test_adaptive_artefact_shows_its_protocols_and_each_attacks_cost(tmp_path: P
                   and not r["spec"]["attack"]["params"].get("fixed_randomness"))
     mean, low, high = map(float, re.fullmatch(r"([\d.]+) \[([\d.]+), ([\d.]+)\]", cells[2]).groups())
     assert low <= mean <= high and mean == round(record["protocols"]["final@1"], 1)
-    assert "[" not in cells[1] and "95 % clip-bootstrap interval" in md
+    clean = next(r for r in iter_records(tmp_path / "runs") if r["spec"]["defense"]["name"] == "diffnoise")
+    assert cells[1].startswith(f"{clean['clean_acc']:.1f} [") and "95 % interval: percentile bootstrap over clips" in md
 
 
 def test_em_selects_the_direction_the_vulnerable_draws_share():

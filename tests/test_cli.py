@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from attacks.base import Attack
@@ -227,7 +226,7 @@ def test_budget_violation_fails_the_cell_loudly(tmp_path: Path, tiny_synth, temp
     assert "broke its budget" in json.loads(failed.read_text())["error"]
 
 
-def test_report_tabulates_mean_and_std_over_seeds(tmp_path: Path, tiny_synth):
+def test_report_tabulates_mean_and_interval_over_clips_and_seeds(tmp_path: Path, tiny_synth):
     runs = tmp_path / "runs"
     assert bench_run(runs).exit_code == 0
     assert bench_run(runs, "--steps", "1").exit_code == 0
@@ -238,9 +237,14 @@ def test_report_tabulates_mean_and_std_over_seeds(tmp_path: Path, tiny_synth):
     table = pd.read_csv(tmp_path / "report" / "report.csv")
     assert list(table.columns[:4]) == ["defense", "Clean", "PGD-1 L∞ ε=0.002", "PGD-2 L∞ ε=0.002"]
     recs = records(runs)
-    two_step = [r["robust_acc"] for r in recs if r["spec"]["steps"] == 2]
-    mean, std = torch.tensor(two_step).mean().item(), torch.tensor(two_step).std().item()
-    assert table.loc[0, "PGD-2 L∞ ε=0.002"] == f"{mean:.1f} ± {std:.1f}"
+    from bench.report.scores import per_clip
+    from bench.stats import clip_bootstrap
+
+    two_step = sorted((r for r in recs if r["spec"]["steps"] == 2), key=lambda r: r["spec"]["seed"])
+    mean, low, high = clip_bootstrap([per_clip(r, "final@1") for r in two_step])
+    assert mean == pytest.approx(sum(r["robust_acc"] for r in two_step) / len(two_step))
+    assert table.loc[0, "PGD-2 L∞ ε=0.002"] == f"{mean:.1f} [{low:.1f}, {high:.1f}]"
+    assert "mean [95 % interval: percentile bootstrap over clips, each clip with all its seeds]" in markdown
     cells = pd.read_csv(tmp_path / "report" / "cells.csv")
     assert len(cells) == 4 * 5 and set(cells["protocol"]) == {"final@1", "vote@10", "avg@10", "worst@10", "any_iter"}
     by_cell = {r["cell_id"]: r for r in recs}  # the clips' level beside ε, from each record

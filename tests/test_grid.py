@@ -120,13 +120,36 @@ def test_report_finds_the_record_of_every_quick_cell(tmp_path: Path, tiny_synth,
     assert checked >= len(runs) // 2
 
 
+def test_headline_profile_holds_the_reference_headline_runs_only(tmp_path: Path):
+    """``headline``: 100 clips × 3 seeds of Table 1's L∞ PGD-100 and EOT-20 runs (not L2 nor the large-ε
+    check), Table 3's FakeBob column, Figs. 2(a)/(b), and the adaptive grid for five defenses."""
+    def configs(name: str, profile: str) -> set[tuple]:
+        return {(r.config.defense, r.config.attack, r.config.attack_options["norm"], r.config.attack_options["eps"],
+                 r.config.attack_options["eot"], tuple(r.config.options))
+                for r in expand(load_grid(name), profile, tmp_path)}
+
+    for name in ("table1", "table3", "fig2a", "fig2b", "adaptive"):
+        runs = expand(load_grid(name), "headline", tmp_path)
+        assert {(r.config.n, len(r.config.seeds)) for r in runs} == {(100, 3)}
+        assert configs(name, "headline") <= configs(name, "quick")
+    table1 = configs("table1", "headline")
+    assert {c[2] for c in table1} == {"linf", None} and {c[3] for c in table1} == {None} and len(table1) == 14
+    assert {c[1] for c in configs("table3", "headline")} == {"fakebob"}
+    assert {c[0] for c in configs("adaptive", "headline")} == {"none", "diffnoise", "ddpm", "dualpure", "audiopure"}
+    assert configs("fig2b", "headline") == configs("fig2b", "quick")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_GRID + 'profiles = ["quick", "huge"]\n')
+    out = runner.invoke(app, ["run", "--grid", str(bad), "--dry-run"])
+    assert out.exit_code == 2 and "run 1: names unknown profile 'huge'; valid: quick" in out.output
+
+
 def test_grid_names_and_bad_grid_input(tmp_path: Path):
     assert grid_names() == sorted(p.stem for p in GRIDS_DIR.glob("*.toml")) and "table1" in grid_names()
     out = runner.invoke(app, ["run", "--grid", "table9", "--dry-run"])
     assert out.exit_code == 2 and out.output.count("\n") == 1
     assert "unknown grid 'table9'; valid: adaptive, fig2a" in out.output
     out = runner.invoke(app, ["run", "--grid", "table1", "--profile", "huge", "--dry-run"])
-    assert out.exit_code == 2 and "has no profile 'huge'; valid: quick, paper" in out.output
+    assert out.exit_code == 2 and "has no profile 'huge'; valid: quick, headline, paper" in out.output
     out = runner.invoke(app, ["run", "--grid", "table1", "--steps", "3", "--dry-run"])
     assert out.exit_code == 2 and "--steps does not apply with --grid" in out.output
     bad = tmp_path / "bad.toml"
@@ -148,6 +171,13 @@ def test_tiny_grid_runs_through_the_local_executor_and_skips_on_rerun(tmp_path: 
         assert r["spec"]["data"]["params"]["voices"] == 2 and r["spec"]["draws"] == 2
     again = run_grid(grid, tmp_path / "runs")
     assert again.exit_code == 0 and "0 cells run, 4 already done, 0 failed" in again.output
+    check = runner.invoke(app, ["run", "--grid", str(grid), "--check", "--results", str(tmp_path / "runs")])
+    assert check.exit_code == 0 and "4 of 4 cells done" in check.output and "to run" not in check.output
+    (tmp_path / "runs" / f"{recs[0]['cell_id']}.json").unlink()  # one cell lost: --check names it, runs nothing
+    check = runner.invoke(app, ["run", "--grid", str(grid), "--check", "--results", str(tmp_path / "runs")])
+    assert check.exit_code == 1 and "3 of 4 cells done" in check.output
+    assert f"1 of 2 done; to run: seed {recs[0]['spec']['seed']} [{recs[0]['cell_id']}]" in check.output
+    assert len(list(iter_records(tmp_path / "runs"))) == 3
 
 
 class Interrupt(Exception):

@@ -69,13 +69,24 @@ def test_table4_has_a_column_per_setting_and_the_audiopure_dualpure_ratio(tmp_pa
     assert ratio_cell({"audiopure": 1.0, "dualpure": 0.0}) == "" and ratio_cell({"dualpure": 1.0}) == ""
 
 
+def timed(name: str, runs: list[float], mode: str = "eager") -> dict:
+    record = new_record(name, sum(runs) / len(runs), 0.1, mode=mode)
+    return {**record, "seconds_per_clip": {"mean": sum(runs) / len(runs), "std": 0.0, "min": min(runs), "runs": runs}}
+
+
 def test_finding_d_judges_each_setting_from_the_rows_measured():
+    """Shown when every DualPure repeat beats every repeat of each other defense, contradicted when another's
+    every repeat beats DualPure's, not shown when they overlap; the speed-up over the next fastest with its
+    range over the repeats."""
     full = [old_record(n, 0.01 if n == "dualpure" else 0.1) for n in DIFFUSION]
-    assert fastest_verdict(full) == "shown on cpu: DualPure 0.0100 s/clip, fastest dualpure 0.0100"
-    partial = [new_record("audiopure", 0.05, 1, mode="compiled"), new_record("dualpure", 0.08, 1, mode="compiled"),
-               new_record("dualpure", 0.08, 1, mode="compiled", batch=8)]
-    assert fastest_verdict(partial) == ("not shown on cpu compiled: DualPure 0.0800 s/clip, fastest audiopure "
-                                        "0.0500 (among 2 of 5; not measured: ddpm, diffrev, oneshot)")
+    assert fastest_verdict(full) == ("shown on cpu: next fastest audiopure / DualPure = 10.00× [range over repeats "
+                                     "10.00, 10.00] (DualPure 0.0100 s/clip, audiopure 0.1000)")
+    overlap = [timed("audiopure", [0.05, 0.07], "compiled"), timed("dualpure", [0.04, 0.06], "compiled")]
+    assert fastest_verdict(overlap) == (
+        "not shown on cpu compiled: next fastest audiopure / DualPure = 1.20× [range over repeats 0.83, 1.75] "
+        "(DualPure 0.0500 s/clip, audiopure 0.0600; among 2 of 5, not measured: ddpm, diffrev, oneshot)")
+    slower = [timed("ddpm", [0.05, 0.06]), timed("dualpure", [0.08, 0.09]), timed("oneshot", [0.07, 0.2])]
+    assert fastest_verdict(slower).startswith("contradicted on cpu: next fastest ddpm / DualPure = 0.65×")
     assert fastest_verdict([new_record("dualpure", 0.01, 1)]) == "not enough records"  # nothing to compare with
-    both = fastest_verdict(full + partial)
+    both = fastest_verdict(full + overlap)
     assert both.startswith("shown on cpu: ") and "; not shown on cpu compiled: " in both

@@ -1,4 +1,5 @@
-"""The committed reference results: `bench report` on the committed records regenerates them exactly."""
+"""The committed reference results: `bench report` on the committed records regenerates them exactly, and a
+fresh machine's quick-profile grid runs find their cells among the committed records."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.grid import expand, grid_names, load_grid
+from bench.grid_status import grid_status
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path("results/reference")  # relative, as the README's command: the index names its inputs
@@ -31,3 +34,42 @@ def test_reference_report_regenerates_from_the_committed_records(tmp_path: Path,
             assert fresh.startswith(b"\x89PNG") and kept.startswith(b"\x89PNG"), name
         else:
             assert fresh == kept, f"{name} differs: rerun the README's `bench report` command in {REFERENCE}"
+
+
+# Grids whose quick-profile records are not all regenerated on the pinned data build yet: the rest costs hours on
+# a CPU and the DiffWave defenses' adaptive cells are GPU jobs (results/reference/README.md gives each grid's
+# measured cost and what remains). Strict: a grid completed and still listed here fails, so the list shrinks as
+# records land.
+NOT_REGENERATED = {
+    "adaptive": "DDPM, DiffRev, One-shot and AudioPure under the adaptive suite are GPU jobs",
+    "table1": "DDPM, DiffRev, One-shot and AudioPure rows (≈ 4 core-hours)",
+    "table2": "the whole split: ≈ 1 core-hour",
+    "table3": "DDPM's FakeBob and transfer cells (≈ 2 core-hours)",
+}
+
+
+@pytest.fixture(scope="module")
+def default_data():
+    from bench.data.synth_digits import SynthDigits
+
+    data = SynthDigits()  # built from nothing in CI's empty cache: the reference's cell ids must follow from it
+    data.prepare(progress=False)
+    return data
+
+
+def _grid_param(name: str):
+    if name in NOT_REGENERATED:
+        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NOT_REGENERATED[name]))
+    return name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [_grid_param(name) for name in grid_names()])
+def test_every_quick_cell_of_the_grid_is_in_the_reference_records(name: str, default_data, monkeypatch):
+    """A user who runs ``bench run --grid NAME --profile quick`` into a copy of the reference records finds
+    every cell done: each cell's id, computed on the default data built here, names a committed record."""
+    monkeypatch.chdir(ROOT)
+    runs = expand(load_grid(name), "quick", REFERENCE / "records")
+    missing = [c for c in grid_status(runs, REFERENCE / "records") if not c.done]
+    assert not missing, (f"{len(missing)} cells of grid {name} are not in {REFERENCE / 'records'}; first: run "
+                         f"{missing[0].run.index} seed {missing[0].seed} [{missing[0].cell_id}]")

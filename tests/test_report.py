@@ -66,16 +66,17 @@ def test_report_writes_every_artefact_and_is_byte_identical_twice(tmp_path: Path
     for name in ("tiny-quick.md", "tinylines-quick.png", "tinybars-quick.tex", "report.md", "cells.csv"):
         assert f"]({name})" in index
     assert "## Sanity checks" in index and "| perturbation budget respected everywhere | pass |" in index
-    assert index.count(f"**{NOT_ENOUGH}**") == 4
+    assert index.count(f"**{NOT_ENOUGH}") == 5  # (a)–(e): no paper grid, no perf record here
     table = first["tiny-quick.md"].decode()
     assert "protocol final@1" in table and "protocol any_iter (released code's metric" in table
-    assert "| None | 100.0 ± 0.0 | 100.0 ± 0.0 |" in table and "![" not in table
+    assert "| None | 100.0 [100.0, 100.0] | 100.0 [100.0, 100.0] |" in table and "![" not in table
+    assert "mean [95 % interval: percentile bootstrap over clips, each clip with all its seeds]" in table
     assert "![Tiny lines](tinylines-quick.png)" in first["tinylines-quick.md"].decode()
     tex = first["tiny-quick.tex"].decode()
-    assert r"\begin{tabular}{lcccc}" in tex and r"L$\infty$ PGD-2" in tex and r"$\pm$" in tex
+    assert r"\begin{tabular}{lcccc}" in tex and r"L$\infty$ PGD-2" in tex and "100.0 [100.0, 100.0]" in tex
     csv = first["tiny-quick.csv"].decode().splitlines()
-    assert csv[0] == "artefact,profile,protocol,row,column,mean,std,seeds,seeds_expected,paper"
-    assert "tiny,quick,final@1,DiffNoise,L∞ PGD-1,100.0000,0.0000,2,2," in csv
+    assert csv[0] == "artefact,profile,protocol,row,column,mean,std,low95,high95,seeds,seeds_expected,paper"
+    assert "tiny,quick,final@1,DiffNoise,L∞ PGD-1,100.0000,0.0000,100.0000,100.0000,2,2," in csv
 
 
 def test_partial_results_show_missing_cells_and_missing_seeds(tmp_path: Path, tiny_runs):
@@ -87,7 +88,7 @@ def test_partial_results_show_missing_cells_and_missing_seeds(tmp_path: Path, ti
             shutil.copy(results / f"{r['cell_id']}.json", partial)
     files = report(partial, tmp_path / "out", grids[:2])
     table = files["tiny-quick.md"].decode()
-    assert "| DiffNoise | 100.0 (1/2 seeds) |" in table and "3 of 4 cells found" in table
+    assert "| DiffNoise | 100.0 [100.0, 100.0] (1/2 seeds) |" in table and "3 of 4 cells found" in table
     only_none = tmp_path / "none"
     only_none.mkdir()
     for r in iter_records(results):
@@ -95,7 +96,7 @@ def test_partial_results_show_missing_cells_and_missing_seeds(tmp_path: Path, ti
             shutil.copy(results / f"{r['cell_id']}.json", only_none)
     files = report(only_none, tmp_path / "out2", grids[:2])
     assert "| DiffNoise | missing | missing | missing | missing |" in files["tiny-quick.md"].decode()
-    assert ",DiffNoise,L∞ PGD-1,,,0,2," in files["tiny-quick.csv"].decode()
+    assert ",DiffNoise,L∞ PGD-1,,,,,0,2," in files["tiny-quick.csv"].decode()
     assert files["tinylines-quick.png"].startswith(b"\x89PNG")
 
 
@@ -119,29 +120,47 @@ def test_perf_records_make_table4_and_finding_d(tmp_path: Path, tiny_runs):
     assert "| DualPure | 10 ± 1 ms | missing | 26.6 ms |" in table4
     from bench.report.format import fmt_duration  # a batched GPU purifier: microseconds, never "0.0000 s"
     assert fmt_duration(6.4e-4, 1e-5) == "640 ± 10 µs" and fmt_duration(1.742) == "1.74 s"
-    assert "**shown on cpu: DualPure 0.0100 s/clip, fastest dualpure 0.0100**" in files["index.md"].decode()
+    rival = DIFFUSION[0] if DIFFUSION[0] != "dualpure" else DIFFUSION[1]  # the fastest of the others here
+    assert (f"**shown on cpu: next fastest {rival} / DualPure = 10.00× [range over repeats 10.00, 10.00] (DualPure "
+            f"0.0100 s/clip, {rival} 0.1000)**") in files["index.md"].decode()
     assert {"table4.csv", "table4.tex"} <= set(files)
 
 
-def art_with(grid: str, values: dict[tuple[str, str], list[float]]) -> Artefact:
+def art_with(grid: str, values: dict[tuple[str, str], list[float]], subset: str = "s") -> Artefact:
+    """An artefact of 2 seeds × 20 clips; a cell at v % has its first v/5 clips robust (so cells pair up)."""
     art = Artefact(load_grid(grid), "quick", 2)
     for (row, column), vs in values.items():
-        art.values += [Value(row, column, "final@1", seed, v, 20, row, column) for seed, v in enumerate(vs)]
+        art.values += [Value(row, column, "final@1", seed, v, 20, row, column, {},
+                             tuple([1.0] * int(v // 5) + [0.0] * (20 - int(v // 5))), subset)
+                       for seed, v in enumerate(vs)]
     return art
 
 
-def test_findings_give_a_verdict_from_the_artefacts():
-    arts = {"fig2a": art_with("fig2a", {("AudioPure (exact)", "10"): [5, 7], ("AudioPure (adjoint)", "10"): [40, 44]}),
-            "fig2b": art_with("fig2b", {("DiffNoise", "10"): [60, 62], ("DDPM", "10"): [58, 61],
-                                        ("DiffRev", "10"): [20, 22]}),
-            "table1": art_with("table1", {("DualPure", "L∞ PGD-100"): [70, 72], ("DiffNoise", "L∞ PGD-100"): [75, 75]})}
+def test_findings_give_a_paired_verdict_with_the_effect_and_its_interval():
+    arts = {"fig2a": art_with("fig2a", {("AudioPure (exact)", "10"): [5, 10], ("AudioPure (adjoint)", "10"): [40, 45]}),
+            "fig2b": art_with("fig2b", {("DiffNoise", "10"): [60, 60], ("DDPM", "10"): [60, 55],
+                                        ("DiffRev", "10"): [20, 20]}),
+            "table1": art_with("table1", {("DualPure", "L∞ PGD-100"): [70, 70], ("DiffNoise", "L∞ PGD-100"): [75, 75]}),
+            "adaptive": art_with("adaptive", {("DualPure", "PGD-10"): [80, 80], ("DualPure", "Worst case"): [20, 30]})}
     verdicts = [v for _, v in findings(arts, [])]
-    assert verdicts[0] == "shown: exact 6.0 vs adjoint 42.0"
-    assert verdicts[1].startswith("shown: DiffNoise 61.0, DDPM 59.5 (within noise), DiffRev 21.0 (lower)")
-    assert verdicts[2] == "not shown: DualPure 71.0 vs DiffNoise 75.0"
+    assert verdicts[0].startswith("shown: adjoint − exact = +35.0 points [95 % CI +")
+    assert "(adjoint 42.5, exact 7.5; 20 clips × 2 seeds, paired bootstrap)" in verdicts[0]
+    assert verdicts[1].startswith("shown: DDPM − DiffRev = +37.5 points")
+    assert "DiffNoise − DiffRev = +40.0" in verdicts[1]
+    assert "beside it, not part of the verdict: DiffNoise − DDPM = +2.5 points" in verdicts[1]
+    # one clip apart out of 20: the interval reaches zero
+    assert verdicts[2].startswith("not shown: DualPure − DiffNoise = -5.0 points [95 % CI -15.0, +0.0]")
     assert verdicts[3] == NOT_ENOUGH
+    assert verdicts[4].startswith("shown: PGD-10 − worst case = +55.0 points")
+    arts["table1"] = art_with("table1", {("DualPure", "L∞ PGD-100"): [20, 25], ("DiffNoise", "L∞ PGD-100"): [75, 75]})
+    assert findings(arts, [])[2][1].startswith("contradicted: DualPure − DiffNoise = -52.5 points")
+    arts["table1"].values = [v if v.row == "DualPure" else Value(**{**v.__dict__, "subset": "other"})
+                             for v in arts["table1"].values]
+    assert findings(arts, [])[2][1] == "not paired: DualPure and DiffNoise were measured on other clips or seeds"
     del arts["fig2b"].values[-1]  # one seed of DiffRev missing: the cell is not complete
-    assert findings(arts, [])[1][1] == NOT_ENOUGH
+    assert findings(arts, [])[1][1] == "not enough records: DiffRev / 10 has 1 of 2 seeds"
+    arts["fig2a"].values = [Value(**{**v.__dict__, "clips": None}) for v in arts["fig2a"].values]
+    assert "holds no per-clip scores" in findings(arts, [])[0][1]
 
 
 def test_sanity_checks_warn_on_the_records_that_break_them(tiny_runs):
@@ -178,12 +197,12 @@ def test_paper_numbers_stand_beside_ours_and_in_the_csv(tmp_path: Path, tiny_run
     grid.write_text(as_table1)
     files = report(results, tmp_path / "out", [str(grid)])
     table = files["t1-quick.md"].decode()
-    ours = r"\d+\.\d ± \d+\.\d"  # our numbers depend on the tiny data; where the paper's stand beside them does not
+    ours = r"\d+\.\d \[\d+\.\d, \d+\.\d\]"  # ours depend on the tiny data; where the paper's stand beside them does not
     assert re.search(rf"\| None \| {ours} \[100\] \| {ours} \[1\] \| {ours} \| missing \[0\] \|", table)
     assert "[paper] = Tan et al., Interspeech 2024 (DualPure)" in table and "its metric any_iter" in table
     assert "tiny,quick" not in files["t1-quick.csv"].decode()
     csv = files["t1-quick.csv"].decode()
-    assert re.search(r"t1,quick,final@1,DiffNoise,L∞ PGD-10,\d+\.\d{4},\d+\.\d{4},2,2,87.8\n", csv)
+    assert re.search(r"t1,quick,final@1,DiffNoise,L∞ PGD-10,(\d+\.\d{4},){4}2,2,87.8\n", csv)
 
 
 def test_report_bad_input_gives_one_clear_line(tmp_path: Path, tiny_runs):

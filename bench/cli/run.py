@@ -55,7 +55,9 @@ def run_command(
     grid: Annotated[str | None, typer.Option(
         help="Run a whole experiment grid: a name (table1, table2, table3, fig2a, fig2b, fig3a, fig3b) or a "
              ".toml path.")] = None,
-    profile: Annotated[str, typer.Option(help="Grid profile: quick (slim models) or paper.")] = "quick",
+    profile: Annotated[str, typer.Option(
+        help="Grid profile: quick (slim models), headline (the reference's headline cells, 100 clips × 3 seeds; "
+             "table1, table3, fig2a, fig2b, adaptive) or paper.")] = "quick",
     executor: Annotated[str, typer.Option(help="Grid executor: local (processes) or ray.")] = "local",
     workers: Annotated[int, typer.Option(help="Grid cells run at once (local processes, or Ray CPUs).")] = 1,
     threads: Annotated[int | None, typer.Option(
@@ -64,6 +66,10 @@ def run_command(
     gpus_per_cell: Annotated[float | None, typer.Option(
         help="Ray GPUs per cell (fractions pack cells; default: 1 where the cluster has GPUs).")] = None,
     dry_run: Annotated[bool, typer.Option(help="With --grid: list the cells, run nothing.")] = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="With --grid: say which cells' records --results already holds and the ids of the others "
+                        "(sets each configuration up, as a run would, to compute its cell ids); run nothing; exit "
+                        "status 1 if any is missing.")] = False,
     compile: Annotated[bool, typer.Option(
         "--compile", help="Run the defended model's networks under torch.compile (same numbers within float "
                           "tolerance; recorded in the environment, not in the cell id; grids: -o compile=true)."
@@ -90,10 +96,11 @@ def run_command(
         from bench.cli.grid import run_grid
 
         run_grid(grid, profile, results, options, n, seeds, device, executor, workers, threads, address,
-                 gpus_per_cell, dry_run, progress)
+                 gpus_per_cell, dry_run, progress, check)
         return
-    if executor != "local" or workers != 1 or dry_run or address or gpus_per_cell is not None:
-        raise BadParameter("--executor, --workers, --address, --gpus-per-cell and --dry-run apply to --grid runs")
+    if executor != "local" or workers != 1 or dry_run or check or address or gpus_per_cell is not None:
+        raise BadParameter("--executor, --workers, --address, --gpus-per-cell, --dry-run and --check apply to "
+                           "--grid runs")
     given = {"defense": defense, "attack": attack, "victim": victim, "data": data, "n": n, "subset_seed": subset_seed,
              "batch_size": batch_size, "draws": draws, "vote": vote, "device": device,
              "seeds": None if seeds is None else list(range(seeds))}

@@ -45,7 +45,8 @@ class Value:
     defense: str  # the record's labels, for the notes
     attack: str
     cost: dict[str, float | None] = field(default_factory=dict)  # per clip: gradients, queries, seconds, memory
-    clips: tuple[float, ...] | None = None  # per-clip robustness under the protocol (for intervals)
+    clips: tuple[float, ...] | None = None  # per-clip scores (robust under the protocol, or clean): intervals
+    subset: str | None = None  # the evaluation subset's hash: two cells are paired only over the same clips
 
 
 @dataclass
@@ -129,9 +130,13 @@ def _conflict(run: GridRun, by_config: dict[str, list[dict[str, Any]]]) -> str:
             "report the folders apart or move the records you do not mean out")
 
 
-def _entries(run: GridRun, record: dict[str, Any], protocols: tuple[str, ...] = PROTOCOLS,
-             with_clips: bool = False) -> list[tuple[str, str, float, str, tuple[float, ...] | None]]:
-    """(column, protocol, value, attack label, per-clip scores if ``with_clips``) of one record of ``run``."""
+def _clips(values: list[Any] | None) -> tuple[float, ...] | None:
+    return None if values is None else tuple(float(v) for v in values)
+
+
+def _entries(run: GridRun, record: dict[str, Any], protocols: tuple[str, ...] = PROTOCOLS
+             ) -> list[tuple[str, str, float, str, tuple[float, ...] | None]]:
+    """(column, protocol, value, attack label, per-clip scores or None) of one record of ``run``."""
     entries = []
     for step, column in run.columns.items():
         scored = _at(record, step, protocols)
@@ -139,19 +144,15 @@ def _entries(run: GridRun, record: dict[str, Any], protocols: tuple[str, ...] = 
             continue
         for p, v in scored[0].items():
             if v is not None:
-                clips = per_clip(record, p, scored[2]) if with_clips else None
-                entries.append((column, p, v, scored[1], None if clips is None else tuple(clips)))
+                entries.append((column, p, v, scored[1], _clips(per_clip(record, p, scored[2]))))
+    per_sample = record.get("per_sample", {})
     if run.clean_column:
-        entries.append((run.clean_column, CLEAN, record["clean_acc"], "clean, defended", None))
+        entries.append((run.clean_column, CLEAN, record["clean_acc"], "clean, defended",
+                        _clips(per_sample.get("clean"))))
     if run.bare_column:
-        entries.append((run.bare_column, CLEAN, record["clean_acc_victim"], "clean, bare victim", None))
+        entries.append((run.bare_column, CLEAN, record["clean_acc_victim"], "clean, bare victim",
+                        _clips(per_sample.get("clean_victim"))))
     return entries
-
-
-def intervals_of(grid: Grid) -> bool:
-    """Whether the grid's robust cells show a 95 % clip-bootstrap interval (grid key ``interval =
-    "clip_bootstrap"``) instead of the std over seeds."""
-    return grid.extra.get("interval") == "clip_bootstrap"
 
 
 def collect(grid: Grid, profile: str, records: list[dict[str, Any]]) -> Artefact:
@@ -186,11 +187,11 @@ def collect(grid: Grid, profile: str, records: list[dict[str, Any]]) -> Artefact
                 continue
             n, defense, seed = record["n"], record["labels"]["defense"], record["spec"]["seed"]
             cost = cost_of(record)
-            for column, protocol, value, attack, clips in _entries(run, record, protocols_of(grid),
-                                                                    intervals_of(grid)):
+            subset = record.get("subset", {}).get("hash")
+            for column, protocol, value, attack, clips in _entries(run, record, protocols_of(grid)):
                 sources[(run.row, column, protocol)][position].append(
                     Value(run.row, column, protocol, seed, value, n, defense, attack,
-                          cost if protocol != CLEAN else {}, clips))
+                          cost if protocol != CLEAN else {}, clips, subset))
     shared = []
     for (row, column, protocol), by_run in sources.items():  # one run per table cell: the most seeds, then first
         values = max(by_run.values(), key=len)
@@ -204,7 +205,8 @@ def collect(grid: Grid, profile: str, records: list[dict[str, Any]]) -> Artefact
 
 
 def table_rows(art: Artefact, protocol: str, with_paper: bool) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the artefact's table under ``protocol``; each cell ``mean ± std [paper]``."""
+    """Header and rows of the artefact's table under ``protocol``; each cell ``mean [low, high] [paper]``
+    (``mean ± std`` where the records hold no per-clip scores)."""
     header = [art.grid.extra.get("row_header", "Defense"), *art.columns()]
     rows = []
     for row in art.rows():
@@ -213,7 +215,7 @@ def table_rows(art: Artefact, protocol: str, with_paper: bool) -> tuple[list[str
             found = art.get(row, column, protocol)
             values = [v.value for v in found]
             text = CONFLICT if not values and (row, column) in art.conflicts else fmt_cell(values, art.seeds)
-            if values and intervals_of(art.grid) and not art.is_clean(column):
+            if values:
                 text = _interval_cell(found, art.seeds) or text
             paper = _paper_value(art, row, column) if with_paper else None
             cells.append(text if paper is None else f"{text} [{fmt_paper(paper)}]")
@@ -221,12 +223,21 @@ def table_rows(art: Artefact, protocol: str, with_paper: bool) -> tuple[list[str
     return header, rows
 
 
+def spread(values: list[Value]) -> tuple[float, float, float, bool]:
+    """Mean, low and high of one cell: its 95 % clip-bootstrap interval over clips and seeds (True), or, for
+    records without per-clip scores (migrated ones), mean ± sample std over seeds (False)."""
+    interval = interval_or_none([v.clips for v in values])
+    if interval is not None:
+        return (*interval, True)
+    mean, std = mean_std([v.value for v in values])
+    return mean, mean - std, mean + std, False
+
+
 def _interval_cell(values: list[Value], expected: int) -> str | None:
     """``mean [low, high]``: the 95 % clip bootstrap over clips and seeds (None: per-clip scores missing)."""
-    interval = interval_or_none([v.clips for v in values])
-    if interval is None:
+    mean, low, high, is_interval = spread(values)
+    if not is_interval:
         return None
-    mean, low, high = interval
     text = f"{mean:.1f} [{low:.1f}, {high:.1f}]"
     return text + (f" ({len(values)}/{expected} seeds)" if len(values) < expected else "")
 
@@ -245,8 +256,8 @@ def caption(art: Artefact, protocol: str) -> str:
     note = f" ({ANY_ITER_NOTE})" if protocol == ANY_ITER else ""
     paper = paper_of(art.grid.paper)
     paper_part = f"; [paper] = {paper.source}, its metric {paper.protocol}" if _has_numbers(art) else ""
-    spread = ("robust cells mean [95 % clip-bootstrap interval over clips and seeds], clean cells mean ± sample "
-              "std over seeds" if intervals_of(art.grid) else "mean ± sample std over seeds")
+    spread = ("mean [95 % interval: percentile bootstrap over clips, each clip with all its seeds]; "
+              "a cell whose records hold no per-clip scores: mean ± sample std over seeds")
     return (f"{art.grid.title}. {art.grid.caption} Cells: accuracy (%), {spread}, "
             f"profile {art.profile}, robust accuracy under protocol {protocol}{note}{paper_part}.")
 
@@ -290,15 +301,18 @@ def render(art: Artefact, stem: str) -> dict[str, str]:
     md += ["## Cells", "", *notes(art), ""]
     if art.grid.layout != "table":
         md.insert(2, f"![{art.grid.title}]({stem}.png)\n")
-    csv = ["artefact,profile,protocol,row,column,mean,std,seeds,seeds_expected,paper"]
+    csv = ["artefact,profile,protocol,row,column,mean,std,low95,high95,seeds,seeds_expected,paper"]
     for protocol in protocols_of(art.grid):
         for row in art.rows():
             for column in art.columns():
-                values = [v.value for v in art.get(row, column, protocol)]
+                found = art.get(row, column, protocol)
+                values = [v.value for v in found]
                 mean, std = mean_std(values) if values else (float("nan"), float("nan"))
+                _, low, high, is_interval = spread(found) if values else (0, 0, 0, False)
                 paper = _paper_value(art, row, column) if with_paper else None
                 cells = [art.grid.name, art.profile, protocol, row, column,
                          "" if not values else f"{mean:.4f}", "" if not values else f"{std:.4f}",
+                         f"{low:.4f}" if is_interval else "", f"{high:.4f}" if is_interval else "",
                          str(len(values)), str(art.seeds), fmt_paper(paper)]
                 csv.append(",".join(csv_cell(c) for c in cells))
     return {f"{stem}.md": "\n".join(md), f"{stem}.csv": "\n".join(csv) + "\n", f"{stem}.tex": "\n".join(tex)}
@@ -327,14 +341,15 @@ def cost_rows(art: Artefact) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def series(art: Artefact, protocol: str = HEADLINE) -> dict[str, list[tuple[str, float, float] | None]]:
-    """Per row, per column: (column, mean, std) over seeds, or None where missing (for figures)."""
+def series(art: Artefact, protocol: str = HEADLINE) -> dict[str, list[tuple[str, float, float, float] | None]]:
+    """Per row, per column: (column, mean, low, high) as the tables' cells (``spread``), or None where
+    missing (for figures)."""
     out = {}
     for row in art.rows():
         points = []
         for column in art.columns():
-            values = [v.value for v in art.get(row, column, protocol)]
-            points.append((column, *mean_std(values)) if values else None)
+            found = art.get(row, column, protocol)
+            points.append((column, *spread(found)[:3]) if found else None)
         out[row] = points
     return out
 

@@ -1,7 +1,8 @@
 """PNG figures for ``bench report``, laid out like the DualPure paper's Figs. 2 and 3.
 
-``lines`` artefacts (Fig. 2(a), 2(b), 3(a)): one line per row over the columns, mean with a ± std band over
-seeds; ``bars`` artefacts (Fig. 3(b)): grouped bars, one group per row. Missing points are left out (a line
+``lines`` artefacts (Fig. 2(a), 2(b), 3(a)): one line per row over the columns, the mean with a band of the
+tables' 95 % interval over clips and seeds; ``bars`` artefacts (Fig. 3(b)): grouped bars with that interval,
+one group per row. Missing points are left out (a line
 breaks there) and the legend says how many are missing. Drawn with matplotlib's Agg canvas (no pyplot
 state, no display), fixed size and dpi and no PNG metadata, so the same records give the same bytes.
 """
@@ -25,7 +26,7 @@ def _x(columns: list[str]) -> tuple[list[float], bool]:
         return [float(i) for i in range(len(columns))], False
 
 
-def _plotted(art: Artefact) -> tuple[list[str], dict[str, list[tuple[str, float, float] | None]]]:
+def _plotted(art: Artefact) -> tuple[list[str], dict[str, list[tuple[str, float, float, float] | None]]]:
     """The grid's declared columns (its figure's x axis or bar set) and each row's points on them; columns
     only the records add (clean accuracies) stay in the tables."""
     columns = art.grid.columns or art.columns()
@@ -39,12 +40,11 @@ def _lines(fig: Figure, art: Artefact) -> None:
     xs, _ = _x(columns)
     for row, points in data.items():
         ys = [math.nan if p is None else p[1] for p in points]
-        sd = [math.nan if p is None else p[2] for p in points]
+        lo = [math.nan if p is None else p[2] for p in points]
+        hi = [math.nan if p is None else p[3] for p in points]
         missing = sum(p is None for p in points)
         label = row if not missing else f"{row} ({missing} missing)"
         (line,) = ax.plot(xs, ys, marker="o", markersize=3, label=label)
-        lo = [y - s for y, s in zip(ys, sd, strict=False)]
-        hi = [y + s for y, s in zip(ys, sd, strict=False)]
         ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
     ax.set_xticks(xs, columns)  # the grid's own labels (step counts, t_w), not matplotlib's 0.2 steps
     ax.set_xlabel(art.grid.x_label)
@@ -66,10 +66,11 @@ def _bars(fig: Figure, art: Artefact) -> None:
             if point is not None:
                 xs.append(i + (j - (len(columns) - 1) / 2) * width)
                 ys.append(point[1])
-                errs.append(point[2])
+                errs.append((point[1] - point[2], point[3] - point[1]))
         missing = len(rows) - len(xs)
         label = column if not missing else f"{column} ({missing} missing)"
-        ax.bar(xs, ys, width, yerr=errs, capsize=2, label=label)
+        ax.bar(xs, ys, width, yerr=[[e[0] for e in errs], [e[1] for e in errs]] if errs else None, capsize=2,
+               label=label)
     ax.set_xticks(range(len(rows)), rows)
     ax.set_ylabel(art.grid.y_label)
     ax.set_ylim(0, 105)

@@ -1,7 +1,8 @@
 """The report's generic tables (report.md, report.csv, cells.csv): every record, grid or not.
 
-One table per (victim, dataset, protocol); rows are defenses, columns attack configurations, cells mean ±
-sample std over seeds (percent, like the paper). A cell holds the records of exactly one configuration
+One table per (victim, dataset, protocol); rows are defenses, columns attack configurations, cells the mean
+and its 95 % interval over clips and seeds (``bench.stats.clip_bootstrap``; records without per-clip scores:
+mean ± sample std over seeds), in percent like the paper. A cell holds the records of exactly one configuration
 (``bench.report.configs``: the spec without its seed). Rows split by what is not the attack (victim weights,
 data subset, batch size, …), columns by what is; a row or column that is split, or a table whose rows
 differ beyond their defense, names the differing spec paths after its label. ``any_iter`` tables say
@@ -20,12 +21,13 @@ import pandas as pd
 from bench.protocols import ANY_ITER, ANY_ITER_NOTE, default_protocols, protocol_order
 from bench.report.configs import bare, column_part, config_id, config_key, differing, row_part, suffixes
 from bench.report.format import fmt_cell
-from bench.report.scores import record_scores
+from bench.report.scores import per_clip, record_scores
 from bench.results import canonical_json, iter_records
+from bench.stats import interval_or_none
 
 CLEAN = "Clean"
 GROUP = ["victim", "data", "protocol"]
-_PRIVATE = ["_order", "_config", "_row", "_col"]
+_PRIVATE = ["_order", "_config", "_row", "_col", "_clips", "_clean_clips"]
 
 
 def record_protocols(record: dict[str, Any], wanted: Sequence[str] | None = None) -> dict[str, float]:
@@ -71,13 +73,24 @@ def load_results(results: str | Path | list[dict[str, Any]], protocols: Sequence
             "_row": canonical_json(row_part(spec)),
             "_col": canonical_json(column_part(spec)),
         }
+        clean = r.get("per_sample", {}).get("clean")
+        cell["_clean_clips"] = None if clean is None else tuple(float(v) for v in clean)
         for protocol, robust in record_protocols(r, protocols).items():
-            rows.append({**cell, "protocol": protocol, "robust_acc": robust})
+            clips = per_clip(r, protocol)
+            rows.append({**cell, "protocol": protocol, "robust_acc": robust,
+                         "_clips": None if clips is None else tuple(float(v) for v in clips)})
     return pd.DataFrame(rows)
 
 
-def _cell(values: pd.Series) -> str:
-    return fmt_cell(values.tolist(), empty="—")
+def _cell(records: pd.DataFrame, value: str, clips: str) -> str:
+    """``mean [low, high]`` over the records of one configuration (one a seed), or ``mean ± std`` when they hold
+    no per-clip scores; ``—`` for none."""
+    ordered = records.sort_values("seed")
+    interval = interval_or_none(list(ordered[clips])) if len(ordered) else None
+    if interval is None:
+        return fmt_cell(ordered[value].tolist(), empty="—")
+    mean, low, high = interval
+    return f"{mean:.1f} [{low:.1f}, {high:.1f}]"
 
 
 def _defense_order(name: str) -> tuple[int, str]:
@@ -129,9 +142,9 @@ def summary_tables(df: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]
             counts = mine.groupby("_config")["seed"].nunique()
             clean = mine[mine["_config"] == max(sorted(counts.index), key=lambda c: counts[c])]
             row = {"label": defense + suffix, "defense": defense, "differs": bare(suffix),
-                   CLEAN: _cell(clean["clean_acc"])}
+                   CLEAN: _cell(clean, "clean_acc", "_clean_clips")}
             for header in headers:
-                row[header] = _cell(mine.loc[mine["_c"] == header, "robust_acc"])
+                row[header] = _cell(mine.loc[mine["_c"] == header], "robust_acc", "_clips")
             table.append(row)
         tables[key] = pd.DataFrame(table).set_index("label")
     return dict(sorted(tables.items(), key=lambda kv: (kv[0][0], kv[0][1], protocol_order(kv[0][2]))))
@@ -142,9 +155,10 @@ def generic_report(df: pd.DataFrame, results: str) -> dict[str, str]:
     names the folders read."""
     tables = summary_tables(df)
     lines = ["# scrbench report", "",
-             f"{df['cell_id'].nunique()} cells from {results}. Cells: robust accuracy (%), mean ± sample std over "
-             "seeds of one configuration (rows and columns that differ in more than their label say how in "
-             "[brackets]); Clean: defended clean accuracy (%).", ""]
+             f"{df['cell_id'].nunique()} cells from {results}. Cells: robust accuracy (%) over the records of one "
+             "configuration, mean [95 % interval: percentile bootstrap over clips, each clip with all its seeds] "
+             "(records without per-clip scores: mean ± sample std over seeds; rows and columns that differ in more "
+             "than their label say how in [brackets]); Clean: defended clean accuracy (%), the same way.", ""]
     csv_parts = []
     for (victim, data, protocol), table in tables.items():
         note = f" ({ANY_ITER_NOTE})" if protocol == ANY_ITER else ""

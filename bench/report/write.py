@@ -111,7 +111,8 @@ def write_report(results: str | Path | Sequence[str | Path], out: str | Path, gr
             best[art.grid.name] = art
     sources = "; ".join(p.source for p in papers) or "none"
     lines = ["# scrbench report", "", f"{len(records)} cell records from {read}, {len(perf_records)} perf "
-             f"records from `{perf}`. Nothing was re-run. Tables: mean ± sample std over seeds; [paper] = "
+             f"records from `{perf}`. Nothing was re-run. Tables: mean [95 % interval over clips and seeds, "
+             f"percentile bootstrap]; [paper] = "
              f"{sources}.", "", *_inputs(scan), "## Artefacts", "",
              markdown_table(["artefact", "profile", "cells found", "cell run time (s)", "files"], links),
              "", "Cell run time: the sum of the found cells' own run times (CPU or GPU seconds of one worker each; "
@@ -122,7 +123,10 @@ def write_report(results: str | Path | Sequence[str | Path], out: str | Path, gr
               markdown_table(["check", "status", "evidence"],
                              [[c.name, c.status, c.detail] for c in sanity_checks(records)]), "",
               "## The paper's findings", "", "Headline protocol final@1; each finding read from the profile with "
-              "the most cells found.", ""]
+              "the most cells found. Each is decided by the 95 % paired bootstrap interval of its effect (the "
+              "difference of two cells over the same clips and seeds, clips resampled with all their seeds): "
+              "*shown* when the interval is above zero, *contradicted* when below, *not shown* when it contains "
+              "zero; (d) by the timing repeats.", ""]
     for paper in papers:
         if paper.findings is not None:
             lines += [f"- {claim}: **{verdict}**" for claim, verdict in paper.findings(best, perf_records)]
