@@ -75,17 +75,11 @@ def check_budget(x_adv: Tensor, x: Tensor, eps: float | Tensor, norm: str | Norm
     delta = (x_adv.detach().double() - x.detach().double()).flatten(1)
     linf, l2 = delta.abs().amax(1), delta.norm(dim=1)
     distance = geometry.distance(delta)
+    radius = torch.as_tensor(eps.detach() if isinstance(eps, Tensor) else eps, dtype=torch.float64)
+    radius = radius.flatten().to(distance.device)  # one radius for all, or one per example
+    inside = distance <= radius + (1e-6 + 1e-5 * radius)
     if isinstance(eps, Tensor):
-        eps_each = eps.detach().double().flatten().cpu().to(distance.device)
-        eps = float(eps_each.max()) if len(eps_each) else 0.0
-        tolerance = 1e-6 + 1e-5 * eps_each
-        return _report(geometry, eps, linf, l2, distance <= eps_each + tolerance, x_adv, clip)
-    tolerance = 1e-6 + 1e-5 * eps
-    return _report(geometry, eps, linf, l2, distance <= eps + tolerance, x_adv, clip)
-
-
-def _report(geometry: Norm, eps: float, linf: Tensor, l2: Tensor, inside: Tensor, x_adv: Tensor,
-            clip: tuple[float, float]) -> BudgetReport:
+        eps = float(radius.max()) if len(radius) else 0.0
     finite = torch.isfinite(x_adv).flatten(1).all(1)
     in_range = ((x_adv >= clip[0]) & (x_adv <= clip[1])).flatten(1).all(1)
     return BudgetReport(

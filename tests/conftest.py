@@ -45,6 +45,16 @@ def tiny_synth(scrbench_home: Path):
     return dataset
 
 
+@pytest.fixture(scope="session")
+def default_data(scrbench_home: Path):
+    """The full default dataset, built from nothing in the session's cache (slow tests only)."""
+    from bench.data.synth_digits import SynthDigits
+
+    data = SynthDigits()
+    data.prepare(progress=False)
+    return data
+
+
 @pytest.fixture
 def temporary_plugin() -> Iterator[Callable[[str, str, Any], None]]:
     """Register plugins for one test only."""

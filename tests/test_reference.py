@@ -48,15 +48,6 @@ NOT_REGENERATED = {
 }
 
 
-@pytest.fixture(scope="module")
-def default_data():
-    from bench.data.synth_digits import SynthDigits
-
-    data = SynthDigits()  # built from nothing in CI's empty cache: the reference's cell ids must follow from it
-    data.prepare(progress=False)
-    return data
-
-
 def _grid_param(name: str):
     if name in NOT_REGENERATED:
         return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NOT_REGENERATED[name]))

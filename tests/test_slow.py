@@ -17,13 +17,6 @@ from bench.victim_loader import load_victim
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def default_data() -> SynthDigits:
-    data = SynthDigits()
-    data.prepare(progress=False)
-    return data
-
-
 def test_the_default_data_built_here_from_nothing_is_the_reference_build(default_data: SynthDigits):
     """The pinned hash: every machine that installs the project builds these very clips (what the shipped
     weights were trained on and the reference results were made on)."""

@@ -13,7 +13,6 @@ from bench.cli._common import one_line_errors
 from bench.data.base import scrbench_home
 from bench.errors import BadParameter
 from bench.params import parse_assignments
-from bench.train.clock import check_max_minutes
 
 DOMAIN_WORDS = {"wave": "waveform", "mel": "mel-spectrogram"}
 MAX_MINUTES_HELP = ("Stop once training has run this many minutes (checked at every {unit}); {keeps}, and the "
@@ -56,7 +55,6 @@ def denoiser_command(name: str) -> TyperCommand:
     ) -> None:
         from bench.train.denoiser import DenoiserTraining, train_denoiser
 
-        check_max_minutes(max_minutes)
         data_options = {}
         for key, value in parse_assignments(option or []):
             section, dot, rest = key.partition(".")
@@ -130,8 +128,6 @@ def victim_command(
 ) -> None:
     """Train a victim classifier on the evaluation features; report held-out-voice test accuracy."""
     from bench.train.victim import VictimTraining, train_victim
-
-    check_max_minutes(max_minutes)
 
     arch_options: dict[str, str] = {"config": config}
     data_options: dict[str, str] = {}

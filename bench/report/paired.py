@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.protocols import HEADLINE
-from bench.stats import paired_bootstrap, verdict
+from bench.stats import mean_std, paired_bootstrap, verdict
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,8 @@ def paired_effect(art: Any, higher: tuple[str, str], lower: tuple[str, str], pro
         return f"not paired: {higher[0]} and {lower[0]} were measured on other clips or seeds"
     mean, low, high = paired_bootstrap([v.clips for v in a], [v.clips for v in b])
     label = names or (higher[0], lower[0])
-    return Effect(label[0], label[1], _mean(a), _mean(b), mean, low, high, len(a[0].clips or ()), len(a))
-
-
-def _mean(values: list[Any]) -> float:
-    return 100 * sum(sum(v.clips) / len(v.clips) for v in values) / len(values)
+    return Effect(label[0], label[1], mean_std([v.value for v in a])[0], mean_std([v.value for v in b])[0], mean,
+                  low, high, len(a[0].clips or ()), len(a))
 
 
 def effect_line(effect: Effect | str) -> str:
