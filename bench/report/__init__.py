@@ -1,7 +1,7 @@
 """``bench report``: records → the paper's artefacts, Table 4, sanity checks, findings, and generic tables.
 
 - ``collect`` reads records (``bench.results.scan_records``) and ``scores`` scores any protocol from them;
-- ``artefacts`` matches each grid cell to its records by configuration id and lays out the paper's tables,
+- ``artefacts`` matches each grid cell to its records by configuration id, ``layout`` lays out the paper's tables,
   ``figures`` draws Figs. 2–3, ``timing`` lays out `bench perf` records (Table 4);
 - ``tables`` writes the generic tables of every record, ``configs`` says which records may be averaged;
 - ``checks`` holds the sanity checks, the papers (``bench.papers``) their findings;

@@ -14,8 +14,9 @@ import math
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bench.report.artefacts import Artefact, series
+from bench.report.artefacts import Artefact
 from bench.report.format import figure_bytes
+from bench.report.layout import series
 
 
 def _x(columns: list[str]) -> tuple[list[float], bool]:

@@ -19,10 +19,11 @@ from bench.io import atomic_write_bytes, atomic_write_text
 from bench.papers import get_paper
 from bench.perf import load_perf
 from bench.registry import REGISTRY
-from bench.report.artefacts import Artefact, collect, render
+from bench.report.artefacts import Artefact, collect
 from bench.report.checks import sanity_checks
 from bench.report.figures import figure_png
 from bench.report.format import markdown_table
+from bench.report.layout import render
 from bench.report.tables import generic_report, load_results
 from bench.report.timing import timing_table
 from bench.results import RecordScan, scan_records
