@@ -11,10 +11,13 @@ it contains zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bench.protocols import HEADLINE
 from bench.stats import mean_std, paired_bootstrap, verdict
+
+if TYPE_CHECKING:  # the papers' findings import this module; the artefact is only a type here
+    from bench.report.artefacts import Artefact
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Effect:
                 f"{self.seeds} seeds, paired bootstrap)")
 
 
-def paired_effect(art: Any, higher: tuple[str, str], lower: tuple[str, str], protocol: str = HEADLINE,
+def paired_effect(art: Artefact | None, higher: tuple[str, str], lower: tuple[str, str], protocol: str = HEADLINE,
                   names: tuple[str, str] | None = None) -> Effect | str:
     """The effect ``cell higher − cell lower`` (each ``(row, column)`` of ``art``), or a line saying why it cannot
     be computed: a cell with fewer seeds than the profile asks, without per-clip scores, or on other clips."""
