@@ -111,6 +111,13 @@ class AdaptiveSuite(Attack):
         self._outcomes = [[] for _ in self.members]
         return out
 
+    def merge_outcomes(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        parts = [p for p in parts if p]
+        if not parts:
+            return {}
+        wrong = [sum((p["wrong_draws"][m] for p in parts), []) for m in range(len(self.members))]
+        return {**parts[0], "wrong_draws": wrong}
+
     def perturb(self, model: Callable[..., Tensor], x: Tensor, y: Tensor, generator: torch.Generator,
                 on_step: StepCallback | None = None) -> Tensor:
         x = x.detach()

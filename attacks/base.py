@@ -213,6 +213,13 @@ class Attack(ABC):
         and forget them; empty for attacks that gather none."""
         return {}
 
+    def merge_outcomes(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        """The record's outcomes from each batch's (``take_outcomes`` after every batch, in order); an attack
+        that gathers outcomes says how they join."""
+        if any(parts):
+            raise NotImplementedError(f"{type(self).__name__} gathers outcomes but does not say how to merge them")
+        return {}
+
     @property
     def classes(self) -> tuple[str, ...] | None:
         """The class names the attack's own model was trained on (a transfer surrogate), checked against the data."""

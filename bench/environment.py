@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata as metadata
 import platform
 import subprocess
@@ -28,12 +29,16 @@ def _git(*args: str) -> str | None:
 
 @lru_cache(maxsize=1)
 def code_version() -> dict[str, Any]:
-    """The scrbench version and, in a git checkout, the commit and whether tracked files were modified."""
+    """The scrbench version and, in a git checkout, the commit, whether tracked files were modified, and if so
+    the sha256 of their changes (``git diff HEAD``; 16 hex digits), which tells two modified trees apart."""
     info: dict[str, Any] = {"scrbench": bench.__version__, "commit": None, "dirty": None}
     if (REPO / ".git").exists():
         info["commit"] = _git("rev-parse", "HEAD")
         status = _git("status", "--porcelain", "--untracked-files=no")
         info["dirty"] = None if status is None else bool(status)
+        if info["dirty"]:
+            diff = _git("diff", "HEAD")
+            info["changes_sha256"] = None if diff is None else hashlib.sha256(diff.encode()).hexdigest()[:16]
     return info
 
 

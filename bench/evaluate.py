@@ -28,6 +28,7 @@ from torch import Tensor
 from attacks.base import Attack, check_budget, enforce_budget
 from bench import sanity
 from bench.attack_run import run_attack
+from bench.batch_store import BatchStore
 from bench.data.base import ClipSet
 from bench.fixed_draws import FixedDraw, fixed_seeds
 from bench.iterates import draw_predictions
@@ -134,7 +135,7 @@ def _clean(model: DefendedModel, waves: Tensor, labels: Tensor, seed: int, batch
 def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: int, batch_size: int,
                   device: torch.device, progress: bool = True, desc: str = "", draws: int = 10,
                   vote: int | None = None, score_at: Sequence[int] = (), shared: SeedShared | None = None,
-                  shortcuts: bool = True) -> dict[str, Any]:
+                  shortcuts: bool = True, store: BatchStore | None = None) -> dict[str, Any]:
     """Measure one cell; raises ``BudgetViolation`` when any adversarial example leaves its budget.
 
     Each example is classified ``draws`` times with fresh randomness, once when the defense is deterministic
@@ -146,6 +147,8 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
 
     ``shared`` carries the run's seed-free work between its cells (and is filled by this one);
     ``shortcuts=False`` does every pass again (the same record; tests check that it is).
+    ``store`` keeps each attacked batch until the record is written, so an interrupted cell resumes after its
+    last attacked batch (``bench.batch_store``); the record then says how many batches it took from there.
     """
     started = time.perf_counter()
     shared = shared if shared is not None and shortcuts else SeedShared()
@@ -163,10 +166,10 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
     deterministic = not getattr(model, "stochastic", True) and not checks["randomized"]
     attack.take_outcomes()  # nothing left over from another cell
     ran = run_attack(model, attack, waves, labels, seed, batch_size, device, progress, desc, keep=score_at,
-                     fixed=fixed, reuse=shortcuts and deterministic and fixed is None)
+                     fixed=fixed, reuse=shortcuts and deterministic and fixed is None, store=store)
     seconds.update(attack=ran.seconds, tracking=ran.tracker.seconds)
     mark = time.perf_counter()
-    outcomes = attack.take_outcomes()
+    outcomes = ran.outcomes
     x_clean = waves.to(device)
     repeatable = fixed is not None or deterministic
     scored_model = fixed if fixed is not None else model
@@ -211,7 +214,9 @@ def evaluate_cell(model: DefendedModel, attack: Attack, clips: ClipSet, seed: in
         record["scored_steps"] = scored_steps
     if outcomes:
         record["members"] = outcomes
-    seconds["total"] = time.perf_counter() - started
+    if ran.resumed:  # batches an earlier, interrupted process attacked: their seconds are in attack and total
+        record["resumed_batches"] = ran.resumed
+    seconds["total"] = time.perf_counter() - started + ran.resumed_seconds
     seconds.update({k: round(v, 3) for k, v in seconds.items()})
     if shortcuts and deterministic and fixed is None and not ran.drew:
         shared.cell, shared.cell_seed = record, seed

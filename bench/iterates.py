@@ -131,6 +131,17 @@ class IterateTracker:
                                f"step {missing[0]} (lower --score-at or raise --steps)")
         return self.first_wrong.cpu()
 
+    def last_kept(self) -> dict[int, Tensor]:
+        """The iterates kept for the batch just ended (step → iterate)."""
+        return {k: batches[-1] for k, batches in self.kept.items()}
+
+    def restore(self, kept: dict[int, Tensor], seconds: float) -> None:
+        """Take a batch an earlier process tracked (its kept iterates, its tracking seconds) as this one's."""
+        for k, batches in self.kept.items():
+            batches.append(kept[k])
+        self.batches += 1
+        self.seconds += seconds
+
     def iterate(self, k: int) -> Tensor:
         """The kept iterate k of every clip, batches concatenated (on the CPU)."""
         return torch.cat(self.kept[k])

@@ -26,6 +26,8 @@ class PeakMemory:
         self.measured = self.device.type == "cuda"
         self.baseline_bytes: int | None = None
         self.peak_bytes: int | None = None
+        self.earlier_peak: int | None = None  # the peak an earlier process saw for batches kept from it
+
 
     def start(self) -> None:
         """Reset the device's peak statistics; what is allocated now is the baseline."""
@@ -38,7 +40,19 @@ class PeakMemory:
         """Read the peak since ``start``."""
         if self.measured:
             torch.cuda.synchronize(self.device)
-            self.peak_bytes = torch.cuda.max_memory_allocated(self.device)
+            self.peak_bytes = self.peak_so_far()
+
+    def peak_so_far(self) -> int | None:
+        """The peak since ``start`` (with ``include``'s), None where not measured."""
+        if not self.measured:
+            return None
+        torch.cuda.synchronize(self.device)
+        return max(torch.cuda.max_memory_allocated(self.device), self.earlier_peak or 0)
+
+    def include(self, peak_bytes: int | None) -> None:
+        """Count the peak an earlier process measured for a batch this one resumes after."""
+        if self.measured and peak_bytes is not None:
+            self.earlier_peak = max(self.earlier_peak or 0, peak_bytes)
 
     def __enter__(self) -> PeakMemory:
         self.start()

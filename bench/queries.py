@@ -85,6 +85,17 @@ class QueryCounter(nn.Module):
         self.classifications += mel.shape[0]
         return self.model.classify(self._watched(mel, "classifier_gradients"))
 
+    COUNTS = ("queries", "classifications", "gradients", "classifier_gradients")
+
+    def counts(self) -> dict[str, int]:
+        """The four counts now (a resumed cell adds a batch's difference of two of these, ``add``)."""
+        return {name: getattr(self, name) for name in self.COUNTS}
+
+    def add(self, counts: dict[str, int]) -> None:
+        """Add what an earlier process counted for a batch this one does not attack again."""
+        for name in self.COUNTS:
+            setattr(self, name, getattr(self, name) + int(counts.get(name, 0)))
+
     def summary(self, clips: int) -> dict[str, Any]:
         """The record's ``queries`` entry for an attack on ``clips`` clips: ``total`` and ``per_clip`` (queries,
         as always), ``classifications``, ``gradients``, ``gradients_per_clip`` and ``classifier_gradients``."""

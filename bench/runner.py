@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from bench.batch_store import BatchStore
 from bench.data.base import Dataset
 from bench.data.subset import select_eval_subset
 from bench.environment import environment, resolve_device
@@ -124,14 +125,15 @@ class Run:
             ("data", "split_hash"): self.split_hash, ("data", "subset", "hash"): self.subset_hash,
             ("gradient_mode",): self.gradient_mode(), **derived_attack_params(self.attack)})
 
-    def _measure(self, seed: int) -> dict[str, Any]:
+    def _measure(self, seed: int, store: BatchStore) -> dict[str, Any]:
         """The cell's measurement; when an earlier seed's cell drew no randomness at all (``SeedShared``), a
         copy of it, whose ``seconds`` say which seed computed it and what its attack took."""
         source = self.shared.cell
         if source is None:
             return evaluate_cell(self.model, self.attack, self.clips, seed, self.config.batch_size, self.device,
                                  self.config.progress, desc=f"seed {seed}", draws=self.config.draws,
-                                 vote=self.config.vote, score_at=self.score_at, shared=self.shared)
+                                 vote=self.config.vote, score_at=self.score_at, shared=self.shared,
+                                 store=store)
         started = time.perf_counter()
         measured = copy.deepcopy(source)
         measured["seconds"] = {**{k: 0.0 for k in source["seconds"]},
@@ -146,8 +148,14 @@ class Run:
         existing = read_record(path)
         if existing is not None:
             return CellResult(existing, path, skipped=True)
+        # each attacked batch is kept until the record is written: an interrupted cell resumes after them
+        store = BatchStore.for_cell(self.config.results, cid, environment(self.device))
+        batches = -(-len(self.clips) // self.config.batch_size)
+        kept = store.usable(batches) if self.shared.cell is None else 0
+        if kept:
+            self.log(f"  seed {seed}: resuming after {kept} of {batches} batches an interrupted run attacked")
         try:
-            measured = self._measure(seed)
+            measured = self._measure(seed, store)
         except BenchError as exc:
             atomic_write_json(failure_path(self.config.results, cid), {"cell_id": cid, "spec": spec,
                                                                        "error": str(exc)})
@@ -163,7 +171,9 @@ class Run:
             "environment": {**environment(self.device), **({"compiled": True} if self.plan.compile else {})},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        return CellResult(record, write_record(self.config.results, record), skipped=False)
+        path = write_record(self.config.results, record)
+        store.clear()
+        return CellResult(record, path, skipped=False)
 
 
 def run(config: RunConfig, log: Callable[[str], None] = print) -> list[CellResult]:

@@ -63,7 +63,8 @@ def test_run_writes_one_complete_record_per_seed(tmp_path: Path, tiny_synth):
         assert r["queries"]["per_clip"] == 2 and r["checks"]["warnings"] == []
         assert not r["checks"]["randomized"] and r["checks"]["snr_db"]["min"] > 0
         assert r["budget"]["violations"] == 0 and r["budget"]["max_linf"] <= 0.002 + 1e-6
-        assert set(r["environment"]["code"]) == {"scrbench", "commit", "dirty"}
+        code = r["environment"]["code"]  # a modified checkout also says what its changes hash to
+        assert set(code) == {"scrbench", "commit", "dirty"} | ({"changes_sha256"} if code["dirty"] else set())
         assert r["environment"]["packages"]["torch"].startswith("2.11.0")
     first, second = recs  # PGD without a random start on the undefended victim: nothing random, one cell
     assert first["seconds"]["total"] > 0 and first["seconds"]["attack"] > 0

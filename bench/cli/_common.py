@@ -83,7 +83,8 @@ def one_line_errors(fn: F) -> F:
                 raise
             fail(str(exc))
         except KeyboardInterrupt:
-            typer.echo("interrupted: finished cells are saved; run the same command again to resume", err=True)
+            typer.echo("interrupted: finished cells and attacked batches are saved; run the same command again "
+                       "to resume", err=True)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
