@@ -149,7 +149,8 @@ class Run:
         if existing is not None:
             return CellResult(existing, path, skipped=True)
         # each attacked batch is kept until the record is written: an interrupted cell resumes after them
-        store = BatchStore.for_cell(self.config.results, cid, environment(self.device))
+        env = environment(self.device)  # read once: the kept batches' key and the record's environment
+        store = BatchStore.for_cell(self.config.results, cid, env)
         batches = -(-len(self.clips) // self.config.batch_size)
         kept = store.usable(batches) if self.shared.cell is None else 0
         if kept:
@@ -168,7 +169,7 @@ class Run:
             "victim_card": {k: self.victim.card.get(k) for k in ("arch", "config", "clean_test_acc", "dataset")},
             "data_provenance": self.data_provenance,
             **({"domain_warnings": self.domain_warnings} if self.domain_warnings else {}),
-            "environment": {**environment(self.device), **({"compiled": True} if self.plan.compile else {})},
+            "environment": {**env, **({"compiled": True} if self.plan.compile else {})},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         path = write_record(self.config.results, record)
