@@ -42,7 +42,6 @@ def test_reference_report_regenerates_from_the_committed_records(tmp_path: Path,
 # records land.
 NOT_REGENERATED = {
     "adaptive": "DDPM, DiffRev, One-shot and AudioPure under the adaptive suite are GPU jobs",
-    "table3": "DDPM's FakeBob cell (two batches of over an hour each on one core)",
 }
 
 
