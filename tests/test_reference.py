@@ -36,9 +36,9 @@ def test_reference_report_regenerates_from_the_committed_records(tmp_path: Path,
             assert fresh == kept, f"{name} differs: rerun the README's `bench report` command in {REFERENCE}"
 
 
-# Grids whose quick-profile records are not all regenerated on the pinned data build yet: the rest costs hours on
-# a CPU and the DiffWave defenses' adaptive cells are GPU jobs (results/reference/README.md gives each grid's
-# measured cost and what remains). Strict: a grid completed and still listed here fails, so the list shrinks as
+# Grids whose quick-profile records are not all regenerated on the pinned data build yet: the DiffWave
+# defenses' adaptive cells are GPU jobs (results/reference/README.md gives each grid's measured cost and what
+# remains). Strict: a grid completed and still listed here fails, so the list shrinks as
 # records land.
 NOT_REGENERATED = {
     "adaptive": "DDPM, DiffRev, One-shot and AudioPure under the adaptive suite are GPU jobs",
